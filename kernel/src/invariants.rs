@@ -1,0 +1,350 @@
+//! `check_invariants`: recomputes every index and counter from the registry and compares.
+//!
+//! Slow on purpose (O(n log n)): it is the oracle's cross-check, written separately from the
+//! incremental code it checks.
+
+use crate::counts::StateCounts;
+use crate::deadline::{TaskTimer, TimerKind};
+use crate::id::{ClassId, SessionId, TaskId};
+use crate::kernel::{Kernel, Lifecycle};
+use crate::queue::{LaneRef, Rank};
+use crate::task::{Target, TaskState};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A broken invariant: which one, in words, with the values that disagree.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invariant violated: {0}")]
+pub struct InvariantViolation(pub String);
+
+macro_rules! ensure {
+    ($cond:expr, $($fmt:tt)*) => {
+        if !$cond {
+            return Err(InvariantViolation(format!($($fmt)*)));
+        }
+    };
+}
+
+impl Kernel {
+    /// Cross-checks queues, registry, session holders, group free sets, class counters, the
+    /// ready index and the timer set against each other, plus every bound and the
+    /// work-conservation rule. O(n log n); for tests and the simulator.
+    pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
+        self.check_counts()?;
+        self.check_lanes()?;
+        self.check_sessions()?;
+        self.check_timers()?;
+        self.check_bounds()?;
+        ensure!(
+            self.best_ready().is_none(),
+            "work conservation: a ready task is left queued: {:?}",
+            self.best_ready()
+        );
+        ensure!(
+            self.pending_cancels.is_empty() && self.closing_checks.is_empty(),
+            "work left pending between inputs"
+        );
+        Ok(())
+    }
+
+    fn check_counts(&self) -> Result<(), InvariantViolation> {
+        let mut global = StateCounts::default();
+        let mut by_class = vec![StateCounts::default(); self.classes.len()];
+        let mut by_session: BTreeMap<SessionId, (StateCounts, BTreeSet<TaskId>)> = BTreeMap::new();
+        let mut queue_len: BTreeMap<Target, u32> = BTreeMap::new();
+        for (id, t) in &self.tasks {
+            ensure!(*id == t.id, "record under {id} says {}", t.id);
+            ensure!(t.id.0 < self.next_task, "{} not yet issued", t.id);
+            global.add(t.state);
+            match by_class.get_mut(t.class.index()) {
+                Some(c) => c.add(t.state),
+                None => return Err(InvariantViolation(format!("{id} has unknown {}", t.class))),
+            }
+            if let Some(s) = t.counted_session() {
+                let e = by_session.entry(s).or_default();
+                e.0.add(t.state);
+                e.1.insert(*id);
+            }
+            if t.state.is_waiting() {
+                *queue_len.entry(t.target).or_default() += 1;
+            }
+            ensure!(
+                t.state.is_terminal() == t.outcome.is_some(),
+                "{id}: state {:?} vs outcome {:?}",
+                t.state,
+                t.outcome
+            );
+            ensure!(
+                t.state.is_terminal() == t.finished_at.is_some(),
+                "{id}: finished_at vs state {:?}",
+                t.state
+            );
+            ensure!(
+                (t.state == TaskState::Cancelling) <= t.cancel.is_some(),
+                "{id} cancelling without cancel info"
+            );
+        }
+        ensure!(global == self.counts, "global counts {:?} != recomputed {global:?}", self.counts);
+        for (i, cs) in self.classes.iter().enumerate() {
+            let want = by_class.get(i).copied().unwrap_or_default();
+            ensure!(cs.counts == want, "class {i} counts {:?} != {want:?}", cs.counts);
+            if let Some(limit) = self.config.classes.get(i).and_then(|c| c.limit) {
+                ensure!(
+                    cs.counts.active() <= u64::from(limit),
+                    "class {i} runs {} > limit {limit}",
+                    cs.counts.active()
+                );
+            }
+        }
+        for (sid, s) in &self.sessions {
+            let (counts, tasks) = by_session.remove(sid).unwrap_or_default();
+            ensure!(s.counts == counts, "{sid} counts {:?} != {counts:?}", s.counts);
+            ensure!(s.tasks == tasks, "{sid} task set {:?} != {tasks:?}", s.tasks);
+            let q = queue_len.remove(&Target::Session(*sid)).unwrap_or(0);
+            ensure!(s.queue_len == q, "{sid} queue_len {} != {q}", s.queue_len);
+        }
+        ensure!(by_session.is_empty(), "tasks counted against missing sessions: {by_session:?}");
+        for g in &self.groups {
+            let q = queue_len.remove(&Target::Group(g.id)).unwrap_or(0);
+            ensure!(g.queue_len == q, "{} queue_len {} != {q}", g.id, g.queue_len);
+        }
+        let q = queue_len.remove(&Target::None).unwrap_or(0);
+        ensure!(self.background_queue_len == q, "background queue_len {} != {q}", self.background_queue_len);
+        ensure!(queue_len.is_empty(), "waiting tasks aimed at missing targets: {queue_len:?}");
+        Ok(())
+    }
+
+    fn check_lanes(&self) -> Result<(), InvariantViolation> {
+        let mut seen: BTreeSet<TaskId> = BTreeSet::new();
+        let mut want_ready: Vec<BTreeSet<(Rank, LaneRef)>> = vec![BTreeSet::new(); self.classes.len()];
+        let mut lanes: Vec<(LaneRef, ClassId, &crate::queue::Lane)> = Vec::new();
+        for s in self.sessions.values() {
+            for (c, l) in &s.lanes {
+                lanes.push((LaneRef::Session(s.id), *c, l));
+            }
+        }
+        for g in &self.groups {
+            for (c, l) in &g.lanes {
+                lanes.push((LaneRef::Group(g.id), *c, l));
+            }
+        }
+        for (i, cs) in self.classes.iter().enumerate() {
+            lanes.push((LaneRef::Background, ClassId(i as u16), &cs.background));
+        }
+        for (lref, class, lane) in lanes {
+            ensure!(
+                lref == LaneRef::Background || !lane.is_empty(),
+                "empty lane {lref:?} {class} kept"
+            );
+            for (rank, id) in lane.iter() {
+                let t = self
+                    .tasks
+                    .get(id)
+                    .ok_or_else(|| InvariantViolation(format!("lane holds unknown {id}")))?;
+                ensure!(t.state == TaskState::Queued, "{id} in a lane but {:?}", t.state);
+                ensure!(t.class == class, "{id} in lane of {class}");
+                ensure!(self.lane_ref(t.class, t.target) == lref, "{id} in the wrong lane {lref:?}");
+                ensure!(*rank == Rank::new(t.priority, t.seq), "{id} has a stale rank");
+                ensure!(seen.insert(*id), "{id} queued twice");
+            }
+            if let Some((rank, _)) = lane.head()
+                && self.lane_available(lref)
+                && let Some(w) = want_ready.get_mut(class.index())
+            {
+                w.insert((rank, lref));
+            }
+        }
+        ensure!(
+            seen.len() as u64 == self.counts.get(TaskState::Queued),
+            "{} tasks in lanes, {} queued",
+            seen.len(),
+            self.counts.get(TaskState::Queued)
+        );
+        for (i, cs) in self.classes.iter().enumerate() {
+            let want = want_ready.get(i).cloned().unwrap_or_default();
+            ensure!(cs.ready == want, "class {i} ready index {:?} != {want:?}", cs.ready);
+        }
+        Ok(())
+    }
+
+    fn check_sessions(&self) -> Result<(), InvariantViolation> {
+        for (name, id) in &self.session_names {
+            let s = self
+                .sessions
+                .get(id)
+                .ok_or_else(|| InvariantViolation(format!("name {name} maps to missing {id}")))?;
+            ensure!(s.name == *name && s.closing.is_none(), "name {name} maps to {id} ({})", s.name);
+        }
+        for s in self.sessions.values() {
+            ensure!(
+                s.closing.is_some() || self.session_names.get(&s.name) == Some(&s.id),
+                "{} is open but not named",
+                s.id
+            );
+            let holders: Vec<TaskId> = s
+                .tasks
+                .iter()
+                .filter_map(|id| self.tasks.get(id))
+                .filter(|t| {
+                    t.state.is_active()
+                        && t.session == Some(s.id)
+                        && self.class_config(t.class).is_some_and(|c| c.exclusive)
+                })
+                .map(|t| t.id)
+                .collect();
+            ensure!(holders.len() <= 1, "exclusivity: {} held by {holders:?}", s.id);
+            ensure!(
+                s.holder == holders.first().copied(),
+                "{} holder {:?} but active exclusive tasks {holders:?}",
+                s.id,
+                s.holder
+            );
+            ensure!(s.closing.is_none() || s.groups.is_empty(), "closing {} still in groups", s.id);
+            for g in &s.groups {
+                let grp = self
+                    .groups
+                    .get(g.0 as usize)
+                    .ok_or_else(|| InvariantViolation(format!("{} in missing {g}", s.id)))?;
+                ensure!(grp.members.contains(&s.id), "{} thinks it is in {g}", s.id);
+            }
+        }
+        for g in &self.groups {
+            let mut want_free = BTreeSet::new();
+            for m in &g.members {
+                let s = self
+                    .sessions
+                    .get(m)
+                    .ok_or_else(|| InvariantViolation(format!("{} lists missing {m}", g.id)))?;
+                ensure!(s.groups.contains(&g.id), "{} lists {m} which does not list it", g.id);
+                if s.is_free() {
+                    want_free.insert((s.idle_since, s.id));
+                }
+            }
+            ensure!(g.free == want_free, "{} free set {:?} != {want_free:?}", g.id, g.free);
+        }
+        Ok(())
+    }
+
+    fn check_timers(&self) -> Result<(), InvariantViolation> {
+        let mut expected = 0usize;
+        for t in self.tasks.values() {
+            let class = self
+                .class_config(t.class)
+                .ok_or_else(|| InvariantViolation(format!("{} unknown class", t.id)))?;
+            let aborted = t.cancel.is_some_and(|c| c.abort_requested_at.is_some());
+            for kind in TaskTimer::ALL {
+                let armed = t.timers.get(kind.index()).copied().flatten();
+                if let Some(at) = armed {
+                    expected += 1;
+                    ensure!(
+                        self.timers.contains(at, TimerKind::Task(t.id, kind)),
+                        "{} {kind:?} at {at} missing from the timer set",
+                        t.id
+                    );
+                }
+                let should = match kind {
+                    TaskTimer::Queue => t.state == TaskState::Queued && class.queue_timeout.is_some(),
+                    TaskTimer::Run => t.state == TaskState::Running && class.run_timeout.is_some(),
+                    TaskTimer::Heartbeat => {
+                        t.state == TaskState::Running && class.heartbeat_timeout.is_some()
+                    }
+                    TaskTimer::Grace => t.state == TaskState::Cancelling && !aborted,
+                    TaskTimer::Backoff => t.state == TaskState::Backoff,
+                    TaskTimer::Retention => t.state.is_terminal(),
+                    TaskTimer::Total => {
+                        // Armed until it fires or the task is cancelled or ends.
+                        if armed.is_some() {
+                            ensure!(
+                                class.total_timeout.is_some()
+                                    && matches!(
+                                        t.state,
+                                        TaskState::Queued | TaskState::Backoff | TaskState::Running
+                                    ),
+                                "{} total timer armed in {:?}",
+                                t.id,
+                                t.state
+                            );
+                        }
+                        armed.is_some()
+                    }
+                };
+                // Run/heartbeat/queue may already have fired and moved the task on, but a task
+                // in the state they guard always has them armed.
+                ensure!(
+                    should == armed.is_some(),
+                    "{} in {:?}: {kind:?} armed={:?}",
+                    t.id,
+                    t.state,
+                    armed
+                );
+            }
+            let stuck = t.state == TaskState::Cancelling && aborted;
+            ensure!(stuck == self.stuck.contains(&t.id), "{} stuck flag mismatch", t.id);
+        }
+        ensure!(self.stuck.iter().all(|id| self.tasks.contains_key(id)), "stuck set lists removed tasks");
+        for s in self.sessions.values() {
+            if let Some(at) = s.closing {
+                expected += 1;
+                ensure!(
+                    self.timers.contains(at, TimerKind::SessionCleanup(s.id)),
+                    "closing {} has no cleanup timer",
+                    s.id
+                );
+            }
+        }
+        if let Lifecycle::ShuttingDown { deadline } = self.lifecycle {
+            expected += 1;
+            ensure!(self.timers.contains(deadline, TimerKind::ShutdownCleanup), "no shutdown timer");
+        }
+        ensure!(
+            self.timers.len() == expected,
+            "timer set has {} entries, expected {expected}: {:?}",
+            self.timers.len(),
+            self.timers.iter().take(8).collect::<Vec<_>>()
+        );
+        Ok(())
+    }
+
+    fn check_bounds(&self) -> Result<(), InvariantViolation> {
+        let l = &self.config.limits;
+        ensure!(self.tasks.len() <= l.tasks_max as usize, "registry over its bound");
+        ensure!(self.sessions.len() <= l.sessions_max as usize, "sessions over their bound");
+        ensure!(self.groups.len() <= l.groups_max as usize, "groups over their bound");
+        for s in self.sessions.values() {
+            ensure!(s.queue_len <= l.queue_len_max, "{} queue over its bound", s.id);
+        }
+        for g in &self.groups {
+            ensure!(g.queue_len <= l.queue_len_max, "{} queue over its bound", g.id);
+        }
+        ensure!(
+            self.background_queue_len <= l.background_queue_len_max,
+            "background queue over its bound"
+        );
+        for t in self.tasks.values() {
+            ensure!(t.children.len() <= l.children_max as usize, "{} too many children", t.id);
+            ensure!(
+                t.progress.message.len() <= l.message_len_max as usize,
+                "{} message too long",
+                t.id
+            );
+            for c in &t.children {
+                let child = self.tasks.get(c);
+                ensure!(
+                    child.is_some_and(|c| !c.state.is_terminal() && c.parent == Some(t.id)),
+                    "{} lists {c} as an active child",
+                    t.id
+                );
+            }
+            ensure!(!t.state.is_terminal() || t.children.is_empty(), "ended {} keeps children", t.id);
+            if let Some(p) = t.parent.and_then(|p| self.tasks.get(&p))
+                && !t.state.is_terminal()
+                && !p.state.is_terminal()
+            {
+                ensure!(p.children.contains(&t.id), "{} missing from {}'s children", t.id, p.id);
+            }
+        }
+        if self.lifecycle == Lifecycle::Stopped {
+            ensure!(self.tasks.is_empty() && self.sessions.is_empty(), "stopped but not empty");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,1087 @@
+//! The kernel: state, construction, and the input methods.
+//!
+//! Every input method validates completely before it mutates anything, so an `Err` leaves the
+//! state exactly as it was. Every successful input ends with [`Kernel::settle`]: pending
+//! cancellations are propagated, finished disconnects and shutdowns are closed, and the dispatch
+//! rule runs until no task is ready.
+
+use crate::action::Action;
+use crate::config::Config;
+use crate::counts::StateCounts;
+use crate::deadline::{TaskTimer, TimerKind, Timers};
+use crate::error::{ConfigError, Error};
+use crate::id::{ClassId, GroupId, SessionId, TaskId};
+use crate::metrics::ClassTotals;
+use crate::queue::{Lane, LaneRef, Rank};
+use crate::rng::Rng;
+use crate::session::{Group, Session};
+use crate::task::{CancelReason, Exit, Outcome, Progress, RejectReason, Target, Task, TaskState};
+use crate::time::{Duration, Instant};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// A request to run a task. Build one with [`Submit::new`] and adjust the public fields.
+///
+/// ```
+/// use baton_kernel::{ClassId, Submit, Target};
+/// let s = Submit { priority: Some(9), ..Submit::new(ClassId(0), Target::None) };
+/// assert_eq!(s.priority, Some(9));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Submit {
+    /// Its class.
+    pub class: ClassId,
+    /// Where it runs.
+    pub target: Target,
+    /// Overrides the class's default priority.
+    pub priority: Option<u8>,
+    /// The task that spawned it: cancelling the parent cancels it.
+    pub parent: Option<TaskId>,
+}
+
+impl Submit {
+    /// A submit with the class's priority and no parent.
+    pub fn new(class: ClassId, target: Target) -> Self {
+        Submit {
+            class,
+            target,
+            priority: None,
+            parent: None,
+        }
+    }
+}
+
+/// Whether the kernel accepts work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Lifecycle {
+    Open,
+    ShuttingDown { deadline: Instant },
+    Stopped,
+}
+
+/// Per-class dispatch state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ClassState {
+    pub(crate) counts: StateCounts,
+    /// Heads of this class's lanes whose resource is available (session free, group with a free
+    /// member, or background). The dispatcher's candidates.
+    pub(crate) ready: BTreeSet<(Rank, LaneRef)>,
+    /// Queued background tasks of this class.
+    pub(crate) background: Lane,
+    pub(crate) totals: ClassTotals,
+}
+
+/// The deterministic scheduling state machine.
+///
+/// # Calling contract
+///
+/// Methods fall into four kinds, like quinn-proto's `Connection`:
+/// - **inputs** take `now` and change state: [`connect`](Kernel::connect),
+///   [`disconnect`](Kernel::disconnect), [`join_group`](Kernel::join_group),
+///   [`leave_group`](Kernel::leave_group), [`submit`](Kernel::submit),
+///   [`cancel`](Kernel::cancel), [`progress`](Kernel::progress),
+///   [`finished`](Kernel::finished), [`shutdown`](Kernel::shutdown) and
+///   [`handle_timeout`](Kernel::handle_timeout) (or all of them through [`apply`](Kernel::apply));
+/// - **polls** say what to do: [`poll_action`](Kernel::poll_action) until `None`, then
+///   [`poll_timeout`](Kernel::poll_timeout);
+/// - **queries** (`&self`) answer from indexes and counters: [`task`](Kernel::task),
+///   [`counts`](Kernel::counts), [`list`](Kernel::list), [`stuck`](Kernel::stuck),
+///   [`explain`](Kernel::explain), [`metrics`](Kernel::metrics);
+/// - [`check_invariants`](Kernel::check_invariants) cross-checks every index (for tests).
+///
+/// After every input, drain `poll_action()`; then sleep until `poll_timeout()` (or the next
+/// input) and call `handle_timeout(now)`. `handle_timeout` fires every deadline `<= now` in
+/// deadline order (ties: task timers by task id and kind, then session cleanups, then shutdown)
+/// and dispatches after each distinct instant, so a late call behaves like calls at each
+/// deadline. Spurious calls are harmless. Inputs never fire deadlines themselves.
+///
+/// ```
+/// use baton_kernel::{Action, ClassConfig, Config, Duration, Exit, Instant, Kernel, Submit, Target};
+///
+/// let config = Config::new(vec![ClassConfig::exclusive("io", 1)]);
+/// let mut kernel = Kernel::new(config)?;
+/// let mut now = Instant::ZERO;
+/// let s = kernel.connect(now, "alice")?;
+/// let a = kernel.submit(now, Submit::new(kernel.class_id("io").unwrap(), Target::Session(s)))?;
+/// let b = kernel.submit(now, Submit::new(kernel.class_id("io").unwrap(), Target::Session(s)))?;
+/// // The driver loop: drain actions after every input.
+/// let mut started = vec![];
+/// while let Some(action) = kernel.poll_action() {
+///     if let Action::Start { task, .. } = action { started.push(task); }
+/// }
+/// assert_eq!(started, vec![a]); // b waits: the session is held
+/// now = now + Duration::from_secs(1);
+/// kernel.finished(now, a, Exit::Completed)?;
+/// while let Some(action) = kernel.poll_action() {
+///     if let Action::Start { task, .. } = action { started.push(task); }
+/// }
+/// assert_eq!(started, vec![a, b]);
+/// // Nothing is due before the next deadline.
+/// assert!(kernel.poll_timeout().unwrap() > now);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kernel {
+    pub(crate) config: Config,
+    pub(crate) now: Instant,
+    pub(crate) next_task: u64,
+    pub(crate) next_seq: u64,
+    pub(crate) next_session: u64,
+    pub(crate) rng: Rng,
+    pub(crate) tasks: BTreeMap<TaskId, Task>,
+    pub(crate) sessions: BTreeMap<SessionId, Session>,
+    pub(crate) session_names: BTreeMap<String, SessionId>,
+    pub(crate) groups: Vec<Group>,
+    pub(crate) group_names: BTreeMap<String, GroupId>,
+    pub(crate) classes: Vec<ClassState>,
+    pub(crate) background_queue_len: u32,
+    pub(crate) timers: Timers,
+    pub(crate) actions: VecDeque<Action>,
+    /// Tasks asked to abort that have not reported.
+    pub(crate) stuck: BTreeSet<TaskId>,
+    pub(crate) counts: StateCounts,
+    pub(crate) lifecycle: Lifecycle,
+    /// Cancellations still to propagate within the current input (empty between inputs).
+    #[serde(skip)]
+    pub(crate) pending_cancels: VecDeque<(TaskId, CancelReason)>,
+    /// Closing sessions to re-check within the current input (empty between inputs).
+    #[serde(skip)]
+    pub(crate) closing_checks: Vec<SessionId>,
+}
+
+impl Kernel {
+    /// A kernel with `config`, validated first. O(classes²) for the duplicate-name check.
+    ///
+    /// ```
+    /// let kernel = baton_kernel::Kernel::new(baton_kernel::preset::session_manager()).unwrap();
+    /// assert_eq!(kernel.counts().total(), 0);
+    /// ```
+    pub fn new(config: Config) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let classes = config.classes.iter().map(|_| ClassState::default()).collect();
+        Ok(Kernel {
+            rng: Rng::new(config.seed),
+            config,
+            now: Instant::ZERO,
+            next_task: 1,
+            next_seq: 0,
+            next_session: 1,
+            tasks: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+            session_names: BTreeMap::new(),
+            groups: Vec::new(),
+            group_names: BTreeMap::new(),
+            classes,
+            background_queue_len: 0,
+            timers: Timers::default(),
+            actions: VecDeque::new(),
+            stuck: BTreeSet::new(),
+            counts: StateCounts::default(),
+            lifecycle: Lifecycle::Open,
+            pending_cancels: VecDeque::new(),
+            closing_checks: Vec::new(),
+        })
+    }
+
+    fn check_time(&self, now: Instant) -> Result<(), Error> {
+        if now < self.now {
+            return Err(Error::TimeWentBackwards {
+                now,
+                last: self.now,
+            });
+        }
+        Ok(())
+    }
+
+    fn check_open(&self) -> Result<(), Error> {
+        match self.lifecycle {
+            Lifecycle::Open => Ok(()),
+            _ => Err(Error::ShuttingDown),
+        }
+    }
+
+    fn check_name(&self, name: &str) -> Result<(), Error> {
+        if name.is_empty() || name.len() > self.config.limits.name_len_max as usize {
+            return Err(Error::BadName(name.to_owned()));
+        }
+        Ok(())
+    }
+
+    fn live_session(&self, id: SessionId) -> Result<&Session, Error> {
+        match self.sessions.get(&id) {
+            Some(s) if s.closing.is_none() => Ok(s),
+            _ => Err(Error::UnknownSession(id.0.to_string())),
+        }
+    }
+
+    /// Connects a session by name and returns its id (a new generation if the name was seen
+    /// before). O(log sessions).
+    ///
+    /// Errors: `BadName`, `AlreadyConnected`, `TooManySessions`, `ShuttingDown`,
+    /// `TimeWentBackwards`.
+    pub fn connect(&mut self, now: Instant, name: &str) -> Result<SessionId, Error> {
+        self.check_time(now)?;
+        self.check_open()?;
+        self.check_name(name)?;
+        if self.session_names.contains_key(name) {
+            return Err(Error::AlreadyConnected(name.to_owned()));
+        }
+        if self.sessions.len() >= self.config.limits.sessions_max as usize {
+            return Err(Error::TooManySessions(self.config.limits.sessions_max));
+        }
+        self.now = now;
+        let id = SessionId(self.next_session);
+        self.next_session += 1;
+        self.sessions.insert(
+            id,
+            Session {
+                id,
+                name: name.to_owned(),
+                holder: None,
+                idle_since: now,
+                lanes: BTreeMap::new(),
+                tasks: BTreeSet::new(),
+                counts: StateCounts::default(),
+                queue_len: 0,
+                groups: BTreeSet::new(),
+                closing: None,
+            },
+        );
+        self.session_names.insert(name.to_owned(), id);
+        Ok(id)
+    }
+
+    /// Disconnects a session: its waiting tasks are Rejected(SessionClosed), its running tasks
+    /// are cancelled (reason Disconnect), it leaves its groups, and within
+    /// `config.disconnect_grace` every task of it leaves the registry — still-running ones end
+    /// Abandoned and are listed in the [`Notice::Closed`](crate::Notice::Closed) report, which is
+    /// emitted as soon as nothing of the session is running. O(k log n) for its k tasks.
+    pub fn disconnect(&mut self, now: Instant, name: &str) -> Result<SessionId, Error> {
+        self.check_time(now)?;
+        self.check_open()?;
+        let id = *self
+            .session_names
+            .get(name)
+            .ok_or_else(|| Error::UnknownSession(name.to_owned()))?;
+        self.now = now;
+        self.session_names.remove(name);
+        let deadline = now + self.config.disconnect_grace;
+        if self.sessions.get(&id).is_some_and(Session::is_free) {
+            self.session_busy(id);
+        }
+        let groups: Vec<GroupId> = match self.sessions.get_mut(&id) {
+            Some(s) => {
+                s.closing = Some(deadline);
+                std::mem::take(&mut s.groups).into_iter().collect()
+            }
+            None => Vec::new(),
+        };
+        for g in &groups {
+            if let Some(group) = self.groups.get_mut(g.0 as usize) {
+                group.members.remove(&id);
+            }
+        }
+        let ids: Vec<TaskId> = self
+            .sessions
+            .get(&id)
+            .map(|s| s.tasks.iter().copied().collect())
+            .unwrap_or_default();
+        for task in ids {
+            self.pending_cancels
+                .push_back((task, CancelReason::Disconnect));
+        }
+        self.timers.insert(deadline, TimerKind::SessionCleanup(id));
+        self.closing_checks.push(id);
+        self.settle();
+        Ok(id)
+    }
+
+    /// Adds a session to a group (created on first join). O(log n + lanes of the group).
+    pub fn join_group(&mut self, now: Instant, group: &str, session: SessionId) -> Result<GroupId, Error> {
+        self.check_time(now)?;
+        self.check_open()?;
+        self.check_name(group)?;
+        let s = self.live_session(session)?;
+        let existing = self.group_names.get(group).copied();
+        if let Some(g) = existing {
+            if s.groups.contains(&g) {
+                return Err(Error::AlreadyMember { session, group: g });
+            }
+        } else if self.groups.len() >= self.config.limits.groups_max as usize {
+            return Err(Error::TooManyGroups(self.config.limits.groups_max));
+        }
+        if s.groups.len() >= self.config.limits.groups_per_session_max as usize {
+            return Err(Error::TooManyGroupsForSession(session));
+        }
+        self.now = now;
+        let g = match existing {
+            Some(g) => g,
+            None => {
+                let g = GroupId(self.groups.len() as u32);
+                self.groups.push(Group {
+                    id: g,
+                    name: group.to_owned(),
+                    members: BTreeSet::new(),
+                    free: BTreeSet::new(),
+                    lanes: BTreeMap::new(),
+                    queue_len: 0,
+                });
+                self.group_names.insert(group.to_owned(), g);
+                g
+            }
+        };
+        let (free, idle) = match self.sessions.get_mut(&session) {
+            Some(s) => {
+                s.groups.insert(g);
+                (s.is_free(), s.idle_since)
+            }
+            None => (false, now),
+        };
+        if let Some(grp) = self.groups.get_mut(g.0 as usize) {
+            grp.members.insert(session);
+        }
+        if free {
+            self.group_member_free(g, idle, session);
+        }
+        self.settle();
+        Ok(g)
+    }
+
+    /// Removes a session from a group. Group tasks already running on it keep running.
+    pub fn leave_group(&mut self, now: Instant, group: &str, session: SessionId) -> Result<(), Error> {
+        self.check_time(now)?;
+        let g = *self
+            .group_names
+            .get(group)
+            .ok_or_else(|| Error::UnknownGroup(group.to_owned()))?;
+        let s = self.live_session(session)?;
+        if !s.groups.contains(&g) {
+            return Err(Error::NotMember { session, group: g });
+        }
+        let (free, idle) = (s.is_free(), s.idle_since);
+        self.now = now;
+        if let Some(s) = self.sessions.get_mut(&session) {
+            s.groups.remove(&g);
+        }
+        if let Some(grp) = self.groups.get_mut(g.0 as usize) {
+            grp.members.remove(&session);
+        }
+        if free {
+            self.group_member_busy(g, idle, session);
+        }
+        self.settle();
+        Ok(())
+    }
+
+    /// Submits a task and returns its id. The task is registered Queued and, if it is the best
+    /// ready task, started at once (look for [`Action::Start`]). O(log n).
+    ///
+    /// Refusals (`Error::Refused`, nothing registered): `QueueFull` (target's queue at
+    /// `queue_len_max`, or the background queue at its bound), `Capacity` (registry at
+    /// `tasks_max`, or the parent at `children_max`), `SessionClosed`, `UnknownTarget`,
+    /// `Shutdown`. Errors: `UnknownClass`, `TargetRequired`, `UnknownTask` (parent),
+    /// `ParentNotActive`, `TimeWentBackwards`.
+    pub fn submit(&mut self, now: Instant, submit: Submit) -> Result<TaskId, Error> {
+        self.check_time(now)?;
+        let class = self
+            .config
+            .classes
+            .get(submit.class.index())
+            .ok_or(Error::UnknownClass(submit.class))?;
+        if self.lifecycle != Lifecycle::Open {
+            return Err(Error::Refused(RejectReason::Shutdown));
+        }
+        if class.exclusive && submit.target == Target::None {
+            return Err(Error::TargetRequired(submit.class));
+        }
+        let limits = &self.config.limits;
+        let queue_len = match submit.target {
+            Target::Session(s) => match self.sessions.get(&s) {
+                Some(sess) if sess.closing.is_none() => sess.queue_len,
+                Some(_) => return Err(Error::Refused(RejectReason::SessionClosed)),
+                None if s.0 < self.next_session && s.0 > 0 => {
+                    return Err(Error::Refused(RejectReason::SessionClosed));
+                }
+                None => return Err(Error::Refused(RejectReason::UnknownTarget)),
+            },
+            Target::Group(g) => match self.groups.get(g.0 as usize) {
+                Some(grp) => grp.queue_len,
+                None => return Err(Error::Refused(RejectReason::UnknownTarget)),
+            },
+            Target::None => self.background_queue_len,
+        };
+        let queue_max = match submit.target {
+            Target::None => limits.background_queue_len_max,
+            _ => limits.queue_len_max,
+        };
+        if let Some(p) = submit.parent {
+            let parent = self.tasks.get(&p).ok_or(Error::UnknownTask(p))?;
+            if !(parent.state.is_waiting() || parent.state == TaskState::Running) {
+                return Err(Error::ParentNotActive(p));
+            }
+            if parent.children.len() >= limits.children_max as usize {
+                return Err(Error::Refused(RejectReason::Capacity));
+            }
+        }
+        if self.tasks.len() >= limits.tasks_max as usize {
+            return Err(Error::Refused(RejectReason::Capacity));
+        }
+        if queue_len >= queue_max {
+            return Err(Error::Refused(RejectReason::QueueFull));
+        }
+        // Validated: from here on nothing fails.
+        let priority = submit.priority.unwrap_or(class.priority);
+        let (queue_timeout, total_timeout) = (class.queue_timeout, class.total_timeout);
+        self.now = now;
+        let id = TaskId(self.next_task);
+        self.next_task += 1;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let task = Task {
+            id,
+            class: submit.class,
+            target: submit.target,
+            parent: submit.parent,
+            priority,
+            state: TaskState::Queued,
+            attempt: 1,
+            seq,
+            created_at: now,
+            enqueued_at: now,
+            started_at: None,
+            finished_at: None,
+            last_heartbeat: now,
+            session: match submit.target {
+                Target::Session(s) => Some(s),
+                _ => None,
+            },
+            progress: Progress::default(),
+            cancel: None,
+            outcome: None,
+            error: None,
+            children: Vec::new(),
+            timers: Default::default(),
+        };
+        self.tasks.insert(id, task);
+        self.count_in(id);
+        if let Some(p) = submit.parent.and_then(|p| self.tasks.get_mut(&p)) {
+            p.children.push(id);
+        }
+        if let Some(cs) = self.classes.get_mut(submit.class.index()) {
+            cs.totals.submitted += 1;
+        }
+        if let Some(d) = queue_timeout {
+            self.arm(id, TaskTimer::Queue, now + d);
+        }
+        if let Some(d) = total_timeout {
+            self.arm(id, TaskTimer::Total, now + d);
+        }
+        self.enqueue(id);
+        self.settle();
+        Ok(id)
+    }
+
+    /// Cancels a task (reason User) and, through it, its children. A waiting task ends
+    /// Cancelled at once; a running one gets [`Action::Cancel`] and keeps its session until the
+    /// driver reports it stopped. Cancelling a cancelling task changes nothing. O(log n) per
+    /// task affected.
+    pub fn cancel(&mut self, now: Instant, task: TaskId) -> Result<(), Error> {
+        self.check_time(now)?;
+        let t = self.tasks.get(&task).ok_or(Error::UnknownTask(task))?;
+        if t.state.is_terminal() {
+            return Err(Error::AlreadyEnded(task));
+        }
+        self.now = now;
+        self.pending_cancels.push_back((task, CancelReason::User));
+        self.settle();
+        Ok(())
+    }
+
+    /// Records progress of a running (or cancelling) task; it is also the task's heartbeat.
+    /// O(log n).
+    pub fn progress(&mut self, now: Instant, task: TaskId, progress: Progress) -> Result<(), Error> {
+        self.check_time(now)?;
+        let t = self.tasks.get(&task).ok_or(Error::UnknownTask(task))?;
+        if !t.state.is_active() {
+            return Err(Error::NotRunning {
+                task,
+                state: t.state,
+            });
+        }
+        let max = self.config.limits.message_len_max;
+        if progress.message.len() > max as usize {
+            return Err(Error::MessageTooLong {
+                len: progress.message.len(),
+                max,
+            });
+        }
+        if let Some(total) = progress.total
+            && progress.current > total
+        {
+            return Err(Error::BadProgress {
+                current: progress.current,
+                total,
+            });
+        }
+        let heartbeat = self
+            .class_config(t.class)
+            .and_then(|c| c.heartbeat_timeout)
+            .filter(|_| t.state == TaskState::Running);
+        self.now = now;
+        if let Some(t) = self.tasks.get_mut(&task) {
+            t.progress = progress;
+            t.last_heartbeat = now;
+        }
+        if let Some(d) = heartbeat {
+            self.arm(task, TaskTimer::Heartbeat, now + d);
+        }
+        Ok(())
+    }
+
+    /// The driver reports that a started task's future has stopped. This is the only thing that
+    /// frees a session and a class slot (besides disconnect/shutdown cleanup).
+    ///
+    /// A running task: `Completed` ends Completed; `Failed` retries after backoff if the error is
+    /// retryable and attempts remain (and its session is not closing and the kernel is not
+    /// shutting down), else ends Failed. A cancelling task ends TimedOut (reasons timeout and
+    /// stalled), Cancelled (other reasons) or Abandoned (after an abort), whatever it reports.
+    /// Errors: `UnknownTask`, `NotRunning` (queued or already ended: double finish),
+    /// `NotAborted` (`Dropped` without an abort). O(log n).
+    pub fn finished(&mut self, now: Instant, task: TaskId, exit: Exit) -> Result<(), Error> {
+        self.check_time(now)?;
+        let t = self.tasks.get(&task).ok_or(Error::UnknownTask(task))?;
+        if !t.state.is_active() {
+            return Err(Error::NotRunning {
+                task,
+                state: t.state,
+            });
+        }
+        let aborted = t.cancel.is_some_and(|c| c.abort_requested_at.is_some());
+        if exit == Exit::Dropped && !aborted {
+            return Err(Error::NotAborted(task));
+        }
+        self.now = now;
+        let error = match &exit {
+            Exit::Failed { error, .. } => Some(truncate(error, self.config.limits.error_len_max)),
+            _ => None,
+        };
+        if error.is_some()
+            && let Some(t) = self.tasks.get_mut(&task)
+        {
+            t.error = error;
+        }
+        let t = match self.tasks.get(&task) {
+            Some(t) => t,
+            None => return Ok(()),
+        };
+        let outcome = match (t.state, t.cancel, exit) {
+            (TaskState::Cancelling, Some(c), _) if c.abort_requested_at.is_some() => Outcome::Abandoned,
+            (TaskState::Cancelling, Some(c), _) if c.reason.is_deadline() => Outcome::TimedOut(c.reason),
+            (TaskState::Cancelling, Some(c), _) => Outcome::Cancelled(c.reason),
+            (_, _, Exit::Completed) => Outcome::Completed,
+            (_, _, Exit::Failed { retryable, .. }) => {
+                if retryable && self.may_retry(task) {
+                    self.retry(task);
+                    self.settle();
+                    return Ok(());
+                }
+                Outcome::Failed
+            }
+            (_, _, Exit::Dropped) => Outcome::Abandoned,
+        };
+        self.end_task(task, outcome);
+        self.settle();
+        Ok(())
+    }
+
+    /// Shuts the kernel down: waiting tasks are Rejected(Shutdown), running ones cancelled
+    /// (reason Shutdown), new submits refused; by `now + grace` at the latest every task has left
+    /// the registry (still-running ones Abandoned and reported as stuck) and a
+    /// [`Notice::Closed`](crate::Notice::Closed) with scope `Shutdown` is emitted. O(n log n).
+    pub fn shutdown(&mut self, now: Instant, grace: Duration) -> Result<(), Error> {
+        self.check_time(now)?;
+        self.check_open()?;
+        self.now = now;
+        let deadline = now + grace;
+        self.lifecycle = Lifecycle::ShuttingDown { deadline };
+        let ids: Vec<TaskId> = self
+            .tasks
+            .values()
+            .filter(|t| !t.state.is_terminal())
+            .map(|t| t.id)
+            .collect();
+        for id in ids {
+            self.pending_cancels.push_back((id, CancelReason::Shutdown));
+        }
+        self.timers.insert(deadline, TimerKind::ShutdownCleanup);
+        self.settle();
+        Ok(())
+    }
+
+    /// Fires every deadline `<= now`, in order, dispatching after each distinct instant.
+    /// Idempotent: a second call with the same `now` does nothing. O(k log n) for k deadlines.
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
+        self.check_time(now)?;
+        while let Some((at, kind)) = self.timers.pop_due(now) {
+            self.now = self.now.max(at);
+            self.fire(kind, at);
+            let next_same_instant = self.timers.first().is_some_and(|(next, _)| next <= self.now);
+            if !next_same_instant {
+                self.settle();
+            }
+        }
+        self.now = now;
+        self.settle();
+        Ok(())
+    }
+
+    /// The next action for the driver, oldest first. O(1).
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// The earliest pending deadline: call [`handle_timeout`](Kernel::handle_timeout) then.
+    /// O(log n).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.first().map(|(at, _)| at)
+    }
+
+    // ---- internal machinery shared by the inputs ----
+
+    pub(crate) fn class_config(&self, class: ClassId) -> Option<&crate::config::ClassConfig> {
+        self.config.classes.get(class.index())
+    }
+
+    /// Propagates cancellations, closes finished disconnects/shutdowns, then dispatches.
+    pub(crate) fn settle(&mut self) {
+        loop {
+            while let Some((id, reason)) = self.pending_cancels.pop_front() {
+                self.cancel_one(id, reason);
+            }
+            if let Some(s) = self.closing_checks.pop() {
+                let done = self
+                    .sessions
+                    .get(&s)
+                    .is_some_and(|sess| sess.closing.is_some() && sess.counts.active() == 0);
+                if done {
+                    self.finalize_session(s);
+                }
+                continue;
+            }
+            if matches!(self.lifecycle, Lifecycle::ShuttingDown { .. }) && self.counts.active() == 0 {
+                self.finalize_shutdown();
+                continue;
+            }
+            if self.pending_cancels.is_empty() {
+                break;
+            }
+        }
+        self.dispatch();
+    }
+
+    /// Arms (or re-arms) a task timer. O(log n).
+    pub(crate) fn arm(&mut self, id: TaskId, kind: TaskTimer, at: Instant) {
+        self.disarm(id, kind);
+        if let Some(slot) = self
+            .tasks
+            .get_mut(&id)
+            .and_then(|t| t.timers.get_mut(kind.index()))
+        {
+            *slot = Some(at);
+            self.timers.insert(at, TimerKind::Task(id, kind));
+        }
+    }
+
+    /// Disarms a task timer if armed. O(log n).
+    pub(crate) fn disarm(&mut self, id: TaskId, kind: TaskTimer) {
+        if let Some(slot) = self
+            .tasks
+            .get_mut(&id)
+            .and_then(|t| t.timers.get_mut(kind.index()))
+            && let Some(at) = slot.take()
+        {
+            self.timers.remove(at, TimerKind::Task(id, kind));
+        }
+    }
+
+    fn disarm_all(&mut self, id: TaskId) {
+        for kind in TaskTimer::ALL {
+            self.disarm(id, kind);
+        }
+    }
+
+    /// Adds a task's state to every counter and index that depends on it.
+    pub(crate) fn count_in(&mut self, id: TaskId) {
+        self.count(id, true);
+    }
+
+    /// Removes a task's state from every counter and index that depends on it.
+    pub(crate) fn count_out(&mut self, id: TaskId) {
+        self.count(id, false);
+    }
+
+    fn count(&mut self, id: TaskId, add: bool) {
+        let Some(t) = self.tasks.get(&id) else { return };
+        let (state, class, target, session) = (t.state, t.class, t.target, t.counted_session());
+        let bump = |c: &mut StateCounts| if add { c.add(state) } else { c.sub(state) };
+        bump(&mut self.counts);
+        if let Some(cs) = self.classes.get_mut(class.index()) {
+            bump(&mut cs.counts);
+        }
+        if let Some(s) = session.and_then(|s| self.sessions.get_mut(&s)) {
+            bump(&mut s.counts);
+            if add {
+                s.tasks.insert(id);
+            } else {
+                s.tasks.remove(&id);
+            }
+        }
+        if state.is_waiting() {
+            let len = match target {
+                Target::Session(s) => self.sessions.get_mut(&s).map(|s| &mut s.queue_len),
+                Target::Group(g) => self.groups.get_mut(g.0 as usize).map(|g| &mut g.queue_len),
+                Target::None => Some(&mut self.background_queue_len),
+            };
+            if let Some(len) = len {
+                *len = if add { len.saturating_add(1) } else { len.saturating_sub(1) };
+            }
+        }
+    }
+
+    /// Moves a task to `state`, keeping every counter right. O(log n).
+    pub(crate) fn set_state(&mut self, id: TaskId, state: TaskState) {
+        self.count_out(id);
+        if let Some(t) = self.tasks.get_mut(&id) {
+            t.state = state;
+        }
+        self.count_in(id);
+    }
+
+    /// Ends a task with `outcome`: leaves its queue or gives back its slot and session, records
+    /// metrics, notifies, arms retention and cancels its children unless it completed.
+    pub(crate) fn end_task(&mut self, id: TaskId, outcome: Outcome) {
+        let Some(t) = self.tasks.get(&id) else { return };
+        if t.state.is_terminal() {
+            return;
+        }
+        let (state, class, parent) = (t.state, t.class, t.parent);
+        if state == TaskState::Queued {
+            self.dequeue(id);
+        }
+        if state.is_active() {
+            self.stop_running(id);
+        }
+        self.disarm_all(id);
+        self.stuck.remove(&id);
+        let now = self.now;
+        let children = match self.tasks.get_mut(&id) {
+            Some(t) => {
+                t.finished_at = Some(now);
+                t.outcome = Some(outcome);
+                std::mem::take(&mut t.children)
+            }
+            None => Vec::new(),
+        };
+        if let Some(s) = self.tasks.get(&id).and_then(Task::counted_session)
+            && self.sessions.get(&s).is_some_and(|s| s.closing.is_some())
+        {
+            self.closing_checks.push(s);
+        }
+        self.set_state(id, outcome.state());
+        if let Some(cs) = self.classes.get_mut(class.index()) {
+            cs.totals.record_outcome(outcome);
+        }
+        if let Some(p) = parent.and_then(|p| self.tasks.get_mut(&p)) {
+            p.children.retain(|c| *c != id);
+        }
+        self.actions.push_back(Action::Notify(crate::Notice::Finished { task: id, outcome }));
+        let retention = self.class_config(class).map_or(Duration::ZERO, |c| c.retention);
+        let at = self.gc_instant(now + retention);
+        self.arm(id, TaskTimer::Retention, at);
+        if outcome != Outcome::Completed {
+            for child in children {
+                self.pending_cancels.push_back((child, CancelReason::Parent));
+            }
+        }
+        // A completed parent's children run on, like `tokio::spawn`ed tasks: the list of active
+        // children is simply dropped.
+    }
+
+    /// The batched removal instant for a record due at `due` (see `Config::cleanup_interval`).
+    fn gc_instant(&self, due: Instant) -> Instant {
+        let interval = self.config.cleanup_interval.as_nanos();
+        if interval == 0 {
+            return due;
+        }
+        let n = due.as_nanos();
+        Instant::from_nanos(n.div_ceil(interval).saturating_mul(interval).max(n))
+    }
+
+    /// Gives back a stopping task's class slot (by leaving the active states, done by the caller)
+    /// and its session, and records its run time.
+    fn stop_running(&mut self, id: TaskId) {
+        let Some(t) = self.tasks.get(&id) else { return };
+        let (class, session) = (t.class, t.session);
+        let started = t.started_at.unwrap_or(self.now);
+        let exclusive = self.class_config(class).is_some_and(|c| c.exclusive);
+        let run_time = self.now.saturating_since(started);
+        if let Some(cs) = self.classes.get_mut(class.index()) {
+            cs.totals.run_time.record(run_time);
+        }
+        if let Some(sid) = session.filter(|_| exclusive) {
+            let freed = match self.sessions.get_mut(&sid) {
+                Some(s) if s.holder == Some(id) => {
+                    s.holder = None;
+                    s.is_free()
+                }
+                _ => false,
+            };
+            if freed {
+                self.session_free(sid);
+            }
+        }
+    }
+
+    fn may_retry(&self, id: TaskId) -> bool {
+        let Some(t) = self.tasks.get(&id) else { return false };
+        let Some(class) = self.class_config(t.class) else { return false };
+        let closing = match t.target {
+            Target::Session(s) => self.sessions.get(&s).is_none_or(|s| s.closing.is_some()),
+            _ => false,
+        };
+        t.attempt < class.retry.max_attempts && self.lifecycle == Lifecycle::Open && !closing
+    }
+
+    /// Moves a failed running task to backoff.
+    fn retry(&mut self, id: TaskId) {
+        let Some(t) = self.tasks.get(&id) else { return };
+        let (class, attempt) = (t.class, t.attempt);
+        let Some(policy) = self.class_config(class).map(|c| c.retry.clone()) else { return };
+        self.stop_running(id);
+        self.disarm(id, TaskTimer::Run);
+        self.disarm(id, TaskTimer::Heartbeat);
+        let shift = attempt.saturating_sub(1).min(63);
+        let raw = policy.base.as_nanos().saturating_mul(1u64 << shift);
+        let capped = raw.min(policy.cap.as_nanos());
+        let jitter = u64::from(policy.jitter_permille);
+        let factor = 1000 - self.rng.up_to(jitter).min(1000);
+        let delay = (u128::from(capped) * u128::from(factor) / 1000) as u64;
+        let at = self.now + Duration::from_nanos(delay);
+        if let Some(t) = self.tasks.get_mut(&id) {
+            t.attempt = attempt.saturating_add(1);
+        }
+        self.set_state(id, TaskState::Backoff);
+        self.arm(id, TaskTimer::Backoff, at);
+        if let Some(cs) = self.classes.get_mut(class.index()) {
+            cs.totals.retries += 1;
+        }
+        self.actions.push_back(Action::Notify(crate::Notice::Retrying {
+            task: id,
+            attempt: attempt.saturating_add(1),
+            at,
+        }));
+    }
+
+    /// Puts a task back into its queue with a fresh sequence number (end of backoff).
+    fn requeue(&mut self, id: TaskId) {
+        let Some(t) = self.tasks.get(&id) else { return };
+        let class = t.class;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let now = self.now;
+        if let Some(t) = self.tasks.get_mut(&id) {
+            t.seq = seq;
+            t.enqueued_at = now;
+        }
+        self.set_state(id, TaskState::Queued);
+        if let Some(d) = self.class_config(class).and_then(|c| c.queue_timeout) {
+            self.arm(id, TaskTimer::Queue, now + d);
+        }
+        self.enqueue(id);
+    }
+
+    /// Applies one cancellation (user, deadline, disconnect, shutdown or parent).
+    fn cancel_one(&mut self, id: TaskId, reason: CancelReason) {
+        let Some(t) = self.tasks.get(&id) else { return };
+        match t.state {
+            TaskState::Queued | TaskState::Backoff => {
+                let outcome = match reason {
+                    CancelReason::Disconnect => Outcome::Rejected(RejectReason::SessionClosed),
+                    CancelReason::Shutdown => Outcome::Rejected(RejectReason::Shutdown),
+                    r => Outcome::Cancelled(r),
+                };
+                self.end_task(id, outcome);
+            }
+            TaskState::Running => {
+                let grace = self.class_config(t.class).map_or(Duration::ZERO, |c| c.grace);
+                let children = t.children.clone();
+                let now = self.now;
+                if let Some(t) = self.tasks.get_mut(&id) {
+                    t.cancel = Some(crate::task::CancelInfo {
+                        reason,
+                        requested_at: now,
+                        abort_requested_at: None,
+                    });
+                }
+                self.set_state(id, TaskState::Cancelling);
+                self.disarm(id, TaskTimer::Run);
+                self.disarm(id, TaskTimer::Heartbeat);
+                self.disarm(id, TaskTimer::Total);
+                self.arm(id, TaskTimer::Grace, now + grace);
+                self.actions.push_back(Action::Cancel { task: id, reason });
+                for child in children {
+                    self.pending_cancels.push_back((child, CancelReason::Parent));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Fires one due timer.
+    fn fire(&mut self, kind: TimerKind, at: Instant) {
+        let (id, timer) = match kind {
+            TimerKind::Task(id, timer) => (id, timer),
+            TimerKind::SessionCleanup(s) => {
+                self.finalize_session(s);
+                return;
+            }
+            TimerKind::ShutdownCleanup => {
+                self.finalize_shutdown();
+                return;
+            }
+        };
+        let Some(t) = self.tasks.get_mut(&id) else { return };
+        if let Some(slot) = t.timers.get_mut(timer.index())
+            && *slot == Some(at)
+        {
+            *slot = None;
+        }
+        let state = t.state;
+        match (timer, state) {
+            (TaskTimer::Queue | TaskTimer::Total, TaskState::Queued) => {
+                self.end_task(id, Outcome::Rejected(RejectReason::QueueTimeout));
+            }
+            (TaskTimer::Total, TaskState::Backoff) => {
+                self.end_task(id, Outcome::TimedOut(CancelReason::Timeout));
+            }
+            (TaskTimer::Total | TaskTimer::Run, TaskState::Running) => {
+                self.cancel_one(id, CancelReason::Timeout);
+            }
+            (TaskTimer::Heartbeat, TaskState::Running) => {
+                self.cancel_one(id, CancelReason::Stalled);
+            }
+            (TaskTimer::Grace, TaskState::Cancelling) => self.abort(id),
+            (TaskTimer::Backoff, TaskState::Backoff) => self.requeue(id),
+            (TaskTimer::Retention, s) if s.is_terminal() => self.remove_record(id),
+            _ => debug_assert!(false, "timer {timer:?} fired for {id} in state {state:?}"),
+        }
+    }
+
+    fn abort(&mut self, id: TaskId) {
+        let now = self.now;
+        if let Some(c) = self.tasks.get_mut(&id).and_then(|t| t.cancel.as_mut()) {
+            c.abort_requested_at = Some(now);
+        }
+        self.stuck.insert(id);
+        self.actions.push_back(Action::Abort { task: id });
+    }
+
+    /// Removes a terminal record from the registry.
+    pub(crate) fn remove_record(&mut self, id: TaskId) {
+        let terminal = self.tasks.get(&id).is_some_and(|t| t.state.is_terminal());
+        debug_assert!(terminal, "only terminal records leave the registry ({id})");
+        if !terminal {
+            return;
+        }
+        self.disarm_all(id);
+        self.count_out(id);
+        self.tasks.remove(&id);
+        self.actions.push_back(Action::Notify(crate::Notice::Removed { task: id }));
+    }
+
+    /// Ends a closing session: abandons what still runs, removes every record, reports.
+    fn finalize_session(&mut self, sid: SessionId) {
+        let Some(s) = self.sessions.get(&sid) else { return };
+        let Some(deadline) = s.closing else { return };
+        self.timers.remove(deadline, TimerKind::SessionCleanup(sid));
+        let ids: Vec<TaskId> = s.tasks.iter().copied().collect();
+        let stuck = self.abandon_active(&ids);
+        for id in ids {
+            self.remove_record(id);
+        }
+        self.sessions.remove(&sid);
+        self.actions
+            .push_back(Action::Notify(crate::Notice::Closed(crate::CleanupReport {
+                scope: crate::Scope::Session(sid),
+                at: self.now,
+                stuck,
+            })));
+    }
+
+    /// Ends every active task in `ids` as Abandoned; returns the stuck-task report lines.
+    fn abandon_active(&mut self, ids: &[TaskId]) -> Vec<crate::StuckTask> {
+        let mut stuck = Vec::new();
+        for &id in ids {
+            let Some(t) = self.tasks.get(&id) else { continue };
+            if !t.state.is_active() {
+                continue;
+            }
+            stuck.push(crate::StuckTask {
+                task: id,
+                class: t.class,
+                parent: t.parent,
+                age: self.now.saturating_since(t.created_at),
+                reason: t.cancel.map(|c| c.reason),
+            });
+            self.end_task(id, Outcome::Abandoned);
+        }
+        // Children elsewhere learn of it now, within this cleanup.
+        while let Some((id, reason)) = self.pending_cancels.pop_front() {
+            self.cancel_one(id, reason);
+        }
+        stuck
+    }
+
+    fn finalize_shutdown(&mut self) {
+        let closing: Vec<SessionId> = self
+            .sessions
+            .values()
+            .filter(|s| s.closing.is_some())
+            .map(|s| s.id)
+            .collect();
+        for s in closing {
+            self.finalize_session(s);
+        }
+        let ids: Vec<TaskId> = self.tasks.keys().copied().collect();
+        let stuck = self.abandon_active(&ids);
+        let ids: Vec<TaskId> = self.tasks.keys().copied().collect();
+        for id in ids {
+            self.remove_record(id);
+        }
+        self.sessions.clear();
+        self.session_names.clear();
+        for g in &mut self.groups {
+            g.members.clear();
+            g.free.clear();
+        }
+        if let Lifecycle::ShuttingDown { deadline } = self.lifecycle {
+            self.timers.remove(deadline, TimerKind::ShutdownCleanup);
+        }
+        self.lifecycle = Lifecycle::Stopped;
+        self.actions
+            .push_back(Action::Notify(crate::Notice::Closed(crate::CleanupReport {
+                scope: crate::Scope::Shutdown,
+                at: self.now,
+                stuck,
+            })));
+    }
+}
+
+/// Cuts `text` to at most `max` bytes on a character boundary.
+fn truncate(text: &str, max: u32) -> String {
+    let mut end = text.len().min(max as usize);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.get(..end).unwrap_or("").to_owned()
+}

@@ -1,0 +1,302 @@
+//! Tasks: their states, outcomes, reasons and the registry record.
+
+use crate::id::{ClassId, GroupId, SessionId, TaskId};
+use crate::time::Instant;
+use serde::{Deserialize, Serialize};
+
+/// Where a task runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Target {
+    /// On this session (generation).
+    Session(SessionId),
+    /// On whichever member of the group frees first (late binding).
+    Group(GroupId),
+    /// Nowhere in particular: background work of a background class.
+    None,
+}
+
+/// A task's lifecycle state (see DESIGN.md, "Task lifecycle").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum TaskState {
+    /// Waiting in its queue.
+    Queued,
+    /// Failed, waiting out its backoff before it re-enters its queue.
+    Backoff,
+    /// Started; holds its class slot and (if exclusive) its session.
+    Running,
+    /// Asked to stop; still holds everything it held until the driver reports it stopped.
+    Cancelling,
+    /// Ended successfully.
+    Completed,
+    /// Ended with an error and no retry left.
+    Failed,
+    /// Cancelled (user, disconnect, shutdown or parent) and stopped, or cancelled while queued.
+    Cancelled,
+    /// Stopped after a run, total or heartbeat deadline, or its total deadline passed in backoff.
+    TimedOut,
+    /// Never ran to the end of its queue wait: queue timeout, session closed or shutdown.
+    Rejected,
+    /// Aborted, or removed by disconnect/shutdown cleanup while still running.
+    Abandoned,
+}
+
+impl TaskState {
+    /// Every state, in counter order.
+    pub const ALL: [TaskState; 10] = [
+        TaskState::Queued,
+        TaskState::Backoff,
+        TaskState::Running,
+        TaskState::Cancelling,
+        TaskState::Completed,
+        TaskState::Failed,
+        TaskState::Cancelled,
+        TaskState::TimedOut,
+        TaskState::Rejected,
+        TaskState::Abandoned,
+    ];
+
+    /// Position in [`TaskState::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Whether the task has ended.
+    pub const fn is_terminal(self) -> bool {
+        (self as usize) >= (TaskState::Completed as usize)
+    }
+
+    /// Whether the task holds its class slot (and session, if exclusive).
+    pub const fn is_active(self) -> bool {
+        matches!(self, TaskState::Running | TaskState::Cancelling)
+    }
+
+    /// Whether the task is waiting (queued or backing off).
+    pub const fn is_waiting(self) -> bool {
+        matches!(self, TaskState::Queued | TaskState::Backoff)
+    }
+
+    /// The lowercase name used in traces.
+    pub const fn name(self) -> &'static str {
+        match self {
+            TaskState::Queued => "queued",
+            TaskState::Backoff => "backoff",
+            TaskState::Running => "running",
+            TaskState::Cancelling => "cancelling",
+            TaskState::Completed => "completed",
+            TaskState::Failed => "failed",
+            TaskState::Cancelled => "cancelled",
+            TaskState::TimedOut => "timed_out",
+            TaskState::Rejected => "rejected",
+            TaskState::Abandoned => "abandoned",
+        }
+    }
+}
+
+/// Why a task is being cancelled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelReason {
+    /// The user asked.
+    User,
+    /// A run or total deadline passed.
+    Timeout,
+    /// No heartbeat (progress) within the heartbeat timeout.
+    Stalled,
+    /// Its session is disconnecting.
+    Disconnect,
+    /// The kernel is shutting down.
+    Shutdown,
+    /// Its parent was cancelled or ended unsuccessfully.
+    Parent,
+}
+
+impl CancelReason {
+    /// The lowercase name used in traces.
+    pub const fn name(self) -> &'static str {
+        match self {
+            CancelReason::User => "user",
+            CancelReason::Timeout => "timeout",
+            CancelReason::Stalled => "stalled",
+            CancelReason::Disconnect => "disconnect",
+            CancelReason::Shutdown => "shutdown",
+            CancelReason::Parent => "parent",
+        }
+    }
+
+    /// Whether a task stopped for this reason ends TimedOut (otherwise Cancelled).
+    pub const fn is_deadline(self) -> bool {
+        matches!(self, CancelReason::Timeout | CancelReason::Stalled)
+    }
+}
+
+/// Why a task was rejected (or a submit refused at the boundary).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// Its session's, group's or the background queue is full.
+    QueueFull,
+    /// The registry, or the parent's children, are at their bound.
+    Capacity,
+    /// It waited in its queue past its queue (or total) timeout.
+    QueueTimeout,
+    /// Its session disconnected.
+    SessionClosed,
+    /// The kernel is shutting down.
+    Shutdown,
+    /// The target session or group does not exist.
+    UnknownTarget,
+}
+
+impl RejectReason {
+    /// The lowercase name used in traces.
+    pub const fn name(self) -> &'static str {
+        match self {
+            RejectReason::QueueFull => "queue_full",
+            RejectReason::Capacity => "capacity",
+            RejectReason::QueueTimeout => "queue_timeout",
+            RejectReason::SessionClosed => "session_closed",
+            RejectReason::Shutdown => "shutdown",
+            RejectReason::UnknownTarget => "unknown_target",
+        }
+    }
+}
+
+impl std::fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How a task ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// It finished successfully.
+    Completed,
+    /// It failed and no retry was left (the error text is in the task view).
+    Failed,
+    /// It was cancelled for this reason and stopped (or never started).
+    Cancelled(CancelReason),
+    /// It stopped after a deadline (reason `Timeout` or `Stalled`).
+    TimedOut(CancelReason),
+    /// It was rejected for this reason before it ran.
+    Rejected(RejectReason),
+    /// It was aborted, or still running when disconnect/shutdown cleanup removed it.
+    Abandoned,
+}
+
+impl Outcome {
+    /// The terminal state this outcome puts a task in.
+    pub const fn state(self) -> TaskState {
+        match self {
+            Outcome::Completed => TaskState::Completed,
+            Outcome::Failed => TaskState::Failed,
+            Outcome::Cancelled(_) => TaskState::Cancelled,
+            Outcome::TimedOut(_) => TaskState::TimedOut,
+            Outcome::Rejected(_) => TaskState::Rejected,
+            Outcome::Abandoned => TaskState::Abandoned,
+        }
+    }
+
+    /// The lowercase name used in traces (`completed`, `failed`, …).
+    pub const fn name(self) -> &'static str {
+        self.state().name()
+    }
+
+    /// Index of the outcome kind (0..6) for per-outcome counters.
+    pub const fn index(self) -> usize {
+        self.state().index() - TaskState::Completed.index()
+    }
+}
+
+/// What the driver reports when a task's future has stopped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Exit {
+    /// The body returned successfully.
+    Completed,
+    /// The body returned an error (or panicked). `retryable` lets the class's retry policy apply.
+    Failed {
+        /// Error text (truncated to `limits.error_len_max`).
+        error: String,
+        /// Whether a retry may help.
+        retryable: bool,
+    },
+    /// The future was dropped after an [`Action::Abort`](crate::Action::Abort).
+    Dropped,
+}
+
+/// A task's progress, as last reported. Progress reports are also its heartbeat.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Units done.
+    pub current: u64,
+    /// Units in all, if known.
+    pub total: Option<u64>,
+    /// A short message (at most `limits.message_len_max` bytes).
+    pub message: String,
+}
+
+/// Cancellation bookkeeping of a task that was asked to stop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelInfo {
+    /// Why.
+    pub reason: CancelReason,
+    /// When the kernel asked it to stop.
+    pub requested_at: Instant,
+    /// When the grace ran out and the kernel asked for a hard abort; a task with this set and no
+    /// report yet is *stuck*.
+    pub abort_requested_at: Option<Instant>,
+}
+
+/// The per-task timers, indexed by [`TaskTimer`](crate::deadline::TaskTimer).
+pub(crate) type TaskTimers = [Option<Instant>; crate::deadline::TASK_TIMERS];
+
+/// A task's registry record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Task {
+    pub(crate) id: TaskId,
+    pub(crate) class: ClassId,
+    pub(crate) target: Target,
+    pub(crate) parent: Option<TaskId>,
+    pub(crate) priority: u8,
+    pub(crate) state: TaskState,
+    /// 1 for the first attempt.
+    pub(crate) attempt: u32,
+    /// Sequence number of the current queue entry (fresh on every re-queue).
+    pub(crate) seq: u64,
+    pub(crate) created_at: Instant,
+    pub(crate) enqueued_at: Instant,
+    pub(crate) started_at: Option<Instant>,
+    pub(crate) finished_at: Option<Instant>,
+    pub(crate) last_heartbeat: Instant,
+    /// The session it runs on while running or cancelling (for a session target, that session).
+    pub(crate) session: Option<SessionId>,
+    pub(crate) progress: Progress,
+    pub(crate) cancel: Option<CancelInfo>,
+    pub(crate) outcome: Option<Outcome>,
+    pub(crate) error: Option<String>,
+    /// Active (non-terminal) children.
+    pub(crate) children: Vec<TaskId>,
+    pub(crate) timers: TaskTimers,
+}
+
+impl Task {
+    /// The session whose counters and task set include this task: its target session, or for a
+    /// group task, the member it is running on.
+    pub(crate) fn counted_session(&self) -> Option<SessionId> {
+        Self::counted_session_in(self.target, self.session, self.state)
+    }
+
+    pub(crate) fn counted_session_in(
+        target: Target,
+        bound: Option<SessionId>,
+        state: TaskState,
+    ) -> Option<SessionId> {
+        match target {
+            Target::Session(s) => Some(s),
+            Target::Group(_) if state.is_active() => bound,
+            _ => None,
+        }
+    }
+}
