@@ -340,7 +340,10 @@ mod tests {
 
         let mut c = base();
         c.classes.push(ClassConfig::background("a", 2));
-        assert!(matches!(c.validate(), Err(ConfigError::DuplicateClass { .. })));
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::DuplicateClass { .. })
+        ));
 
         let mut c = base();
         c.limits.queue_len_max = 0;
@@ -357,27 +360,51 @@ mod tests {
 
         let mut c = base();
         c.classes[0].retry.max_attempts = 0;
-        assert!(matches!(c.validate(), Err(ConfigError::ZeroAttempts { .. })));
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::ZeroAttempts { .. })
+        ));
 
         let mut c = base();
-        c.classes[0].retry = RetryPolicy::exponential(3, Duration::from_secs(9), Duration::from_secs(1));
-        assert!(matches!(c.validate(), Err(ConfigError::BaseAboveCap { .. })));
+        c.classes[0].retry =
+            RetryPolicy::exponential(3, Duration::from_secs(9), Duration::from_secs(1));
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::BaseAboveCap { .. })
+        ));
 
         let mut c = base();
         c.classes[0].retry.jitter_permille = 1001;
-        assert!(matches!(c.validate(), Err(ConfigError::JitterTooLarge { .. })));
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::JitterTooLarge { .. })
+        ));
 
         let mut c = base();
         c.classes[0].name.clear();
-        assert!(matches!(c.validate(), Err(ConfigError::BadClassName { .. })));
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::BadClassName { .. })
+        ));
 
         let mut c = base();
         c.classes[0].heartbeat_timeout = Some(Duration::ZERO);
-        assert!(matches!(c.validate(), Err(ConfigError::ZeroTimeout { field: "heartbeat_timeout", .. })));
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::ZeroTimeout {
+                field: "heartbeat_timeout",
+                ..
+            })
+        ));
 
         let mut c = base();
-        c.classes = (0..65).map(|i| ClassConfig::exclusive(&format!("c{i}"), 1)).collect();
-        assert!(matches!(c.validate(), Err(ConfigError::TooManyClasses { .. })));
+        c.classes = (0..65)
+            .map(|i| ClassConfig::exclusive(&format!("c{i}"), 1))
+            .collect();
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::TooManyClasses { .. })
+        ));
         assert_eq!(base().validate(), Ok(()));
     }
 }

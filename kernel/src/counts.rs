@@ -54,7 +54,10 @@ impl StateCounts {
 
     pub(crate) fn sub(&mut self, state: TaskState) {
         if let Some(c) = self.by_state.get_mut(state.index()) {
-            debug_assert!(*c > 0, "counter for {state:?} would go below zero: {self:?}");
+            debug_assert!(
+                *c > 0,
+                "counter for {state:?} would go below zero: {self:?}"
+            );
             *c = c.saturating_sub(1);
         }
     }

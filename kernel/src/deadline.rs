@@ -110,9 +110,14 @@ mod tests {
         t.insert(at, TimerKind::Task(TaskId(2), TaskTimer::Queue));
         t.insert(at, TimerKind::Task(TaskId(1), TaskTimer::Retention));
         t.insert(at, TimerKind::Task(TaskId(1), TaskTimer::Run));
-        t.insert(Instant::from_nanos(11), TimerKind::Task(TaskId(0), TaskTimer::Queue));
+        t.insert(
+            Instant::from_nanos(11),
+            TimerKind::Task(TaskId(0), TaskTimer::Queue),
+        );
         assert_eq!(t.pop_due(Instant::from_nanos(9)), None);
-        let order: Vec<_> = std::iter::from_fn(|| t.pop_due(at)).map(|(_, k)| k).collect();
+        let order: Vec<_> = std::iter::from_fn(|| t.pop_due(at))
+            .map(|(_, k)| k)
+            .collect();
         assert_eq!(
             order,
             vec![

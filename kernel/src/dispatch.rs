@@ -90,7 +90,9 @@ impl Kernel {
             LaneRef::Background => (None, true),
         };
         if background {
-            let Some(cs) = classes.get_mut(class.index()) else { return };
+            let Some(cs) = classes.get_mut(class.index()) else {
+                return;
+            };
             let mut lane = std::mem::take(&mut cs.background);
             let classes_slice = classes.as_mut_slice();
             unpublish(classes_slice, class, &lane, lref);
@@ -162,7 +164,9 @@ impl Kernel {
             classes,
             ..
         } = self;
-        let Some(s) = sessions.get_mut(&sid) else { return };
+        let Some(s) = sessions.get_mut(&sid) else {
+            return;
+        };
         s.idle_since = now;
         publish_all(classes, &s.lanes, LaneRef::Session(sid));
         for g in &s.groups {
@@ -178,7 +182,9 @@ impl Kernel {
 
     /// A free session joined group `g`.
     pub(crate) fn group_member_free(&mut self, g: GroupId, idle: Instant, sid: SessionId) {
-        let Kernel { groups, classes, .. } = self;
+        let Kernel {
+            groups, classes, ..
+        } = self;
         if let Some(grp) = groups.get_mut(g.0 as usize) {
             let was_empty = grp.free.is_empty();
             grp.free.insert((idle, sid));
@@ -190,7 +196,9 @@ impl Kernel {
 
     /// A free session left group `g`.
     pub(crate) fn group_member_busy(&mut self, g: GroupId, idle: Instant, sid: SessionId) {
-        let Kernel { groups, classes, .. } = self;
+        let Kernel {
+            groups, classes, ..
+        } = self;
         if let Some(grp) = groups.get_mut(g.0 as usize) {
             grp.free.remove(&(idle, sid));
             if grp.free.is_empty() {
@@ -217,7 +225,9 @@ impl Kernel {
         let mut best: Option<(Rank, LaneRef, ClassId)> = None;
         for (i, cs) in self.classes.iter().enumerate() {
             let class = ClassId(i as u16);
-            let Some(&(rank, lref)) = cs.ready.first() else { continue };
+            let Some(&(rank, lref)) = cs.ready.first() else {
+                continue;
+            };
             if !self.class_has_slot(class) {
                 continue;
             }
@@ -260,7 +270,9 @@ impl Kernel {
         };
         self.dequeue(id);
         let now = self.now;
-        let Some(t) = self.tasks.get_mut(&id) else { return };
+        let Some(t) = self.tasks.get_mut(&id) else {
+            return;
+        };
         t.session = session;
         t.started_at = Some(now);
         t.last_heartbeat = now;

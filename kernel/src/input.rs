@@ -96,15 +96,17 @@ impl Kernel {
             Input::JoinGroup { group, session } => {
                 self.join_group(now, &group, session).map(Applied::Group)
             }
-            Input::LeaveGroup { group, session } => {
-                self.leave_group(now, &group, session).map(|()| Applied::Done)
-            }
+            Input::LeaveGroup { group, session } => self
+                .leave_group(now, &group, session)
+                .map(|()| Applied::Done),
             Input::Submit(s) => self.submit(now, s).map(Applied::Task),
             Input::Cancel { task } => self.cancel(now, task).map(|()| Applied::Done),
             Input::Progress { task, progress } => {
                 self.progress(now, task, progress).map(|()| Applied::Done)
             }
-            Input::Finished { task, exit } => self.finished(now, task, exit).map(|()| Applied::Done),
+            Input::Finished { task, exit } => {
+                self.finished(now, task, exit).map(|()| Applied::Done)
+            }
             Input::Shutdown { grace } => self.shutdown(now, grace).map(|()| Applied::Done),
             Input::Timeout => self.handle_timeout(now).map(|()| Applied::Done),
         }

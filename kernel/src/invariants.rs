@@ -83,10 +83,18 @@ impl Kernel {
                 "{id} cancelling without cancel info"
             );
         }
-        ensure!(global == self.counts, "global counts {:?} != recomputed {global:?}", self.counts);
+        ensure!(
+            global == self.counts,
+            "global counts {:?} != recomputed {global:?}",
+            self.counts
+        );
         for (i, cs) in self.classes.iter().enumerate() {
             let want = by_class.get(i).copied().unwrap_or_default();
-            ensure!(cs.counts == want, "class {i} counts {:?} != {want:?}", cs.counts);
+            ensure!(
+                cs.counts == want,
+                "class {i} counts {:?} != {want:?}",
+                cs.counts
+            );
             if let Some(limit) = self.config.classes.get(i).and_then(|c| c.limit) {
                 ensure!(
                     cs.counts.active() <= u64::from(limit),
@@ -97,25 +105,49 @@ impl Kernel {
         }
         for (sid, s) in &self.sessions {
             let (counts, tasks) = by_session.remove(sid).unwrap_or_default();
-            ensure!(s.counts == counts, "{sid} counts {:?} != {counts:?}", s.counts);
-            ensure!(s.tasks == tasks, "{sid} task set {:?} != {tasks:?}", s.tasks);
+            ensure!(
+                s.counts == counts,
+                "{sid} counts {:?} != {counts:?}",
+                s.counts
+            );
+            ensure!(
+                s.tasks == tasks,
+                "{sid} task set {:?} != {tasks:?}",
+                s.tasks
+            );
             let q = queue_len.remove(&Target::Session(*sid)).unwrap_or(0);
             ensure!(s.queue_len == q, "{sid} queue_len {} != {q}", s.queue_len);
         }
-        ensure!(by_session.is_empty(), "tasks counted against missing sessions: {by_session:?}");
+        ensure!(
+            by_session.is_empty(),
+            "tasks counted against missing sessions: {by_session:?}"
+        );
         for g in &self.groups {
             let q = queue_len.remove(&Target::Group(g.id)).unwrap_or(0);
-            ensure!(g.queue_len == q, "{} queue_len {} != {q}", g.id, g.queue_len);
+            ensure!(
+                g.queue_len == q,
+                "{} queue_len {} != {q}",
+                g.id,
+                g.queue_len
+            );
         }
         let q = queue_len.remove(&Target::None).unwrap_or(0);
-        ensure!(self.background_queue_len == q, "background queue_len {} != {q}", self.background_queue_len);
-        ensure!(queue_len.is_empty(), "waiting tasks aimed at missing targets: {queue_len:?}");
+        ensure!(
+            self.background_queue_len == q,
+            "background queue_len {} != {q}",
+            self.background_queue_len
+        );
+        ensure!(
+            queue_len.is_empty(),
+            "waiting tasks aimed at missing targets: {queue_len:?}"
+        );
         Ok(())
     }
 
     fn check_lanes(&self) -> Result<(), InvariantViolation> {
         let mut seen: BTreeSet<TaskId> = BTreeSet::new();
-        let mut want_ready: Vec<BTreeSet<(Rank, LaneRef)>> = vec![BTreeSet::new(); self.classes.len()];
+        let mut want_ready: Vec<BTreeSet<(Rank, LaneRef)>> =
+            vec![BTreeSet::new(); self.classes.len()];
         let mut lanes: Vec<(LaneRef, ClassId, &crate::queue::Lane)> = Vec::new();
         for s in self.sessions.values() {
             for (c, l) in &s.lanes {
@@ -140,10 +172,20 @@ impl Kernel {
                     .tasks
                     .get(id)
                     .ok_or_else(|| InvariantViolation(format!("lane holds unknown {id}")))?;
-                ensure!(t.state == TaskState::Queued, "{id} in a lane but {:?}", t.state);
+                ensure!(
+                    t.state == TaskState::Queued,
+                    "{id} in a lane but {:?}",
+                    t.state
+                );
                 ensure!(t.class == class, "{id} in lane of {class}");
-                ensure!(self.lane_ref(t.class, t.target) == lref, "{id} in the wrong lane {lref:?}");
-                ensure!(*rank == Rank::new(t.priority, t.seq), "{id} has a stale rank");
+                ensure!(
+                    self.lane_ref(t.class, t.target) == lref,
+                    "{id} in the wrong lane {lref:?}"
+                );
+                ensure!(
+                    *rank == Rank::new(t.priority, t.seq),
+                    "{id} has a stale rank"
+                );
                 ensure!(seen.insert(*id), "{id} queued twice");
             }
             if let Some((rank, _)) = lane.head()
@@ -161,7 +203,11 @@ impl Kernel {
         );
         for (i, cs) in self.classes.iter().enumerate() {
             let want = want_ready.get(i).cloned().unwrap_or_default();
-            ensure!(cs.ready == want, "class {i} ready index {:?} != {want:?}", cs.ready);
+            ensure!(
+                cs.ready == want,
+                "class {i} ready index {:?} != {want:?}",
+                cs.ready
+            );
         }
         Ok(())
     }
@@ -172,7 +218,11 @@ impl Kernel {
                 .sessions
                 .get(id)
                 .ok_or_else(|| InvariantViolation(format!("name {name} maps to missing {id}")))?;
-            ensure!(s.name == *name && s.closing.is_none(), "name {name} maps to {id} ({})", s.name);
+            ensure!(
+                s.name == *name && s.closing.is_none(),
+                "name {name} maps to {id} ({})",
+                s.name
+            );
         }
         for s in self.sessions.values() {
             ensure!(
@@ -191,14 +241,22 @@ impl Kernel {
                 })
                 .map(|t| t.id)
                 .collect();
-            ensure!(holders.len() <= 1, "exclusivity: {} held by {holders:?}", s.id);
+            ensure!(
+                holders.len() <= 1,
+                "exclusivity: {} held by {holders:?}",
+                s.id
+            );
             ensure!(
                 s.holder == holders.first().copied(),
                 "{} holder {:?} but active exclusive tasks {holders:?}",
                 s.id,
                 s.holder
             );
-            ensure!(s.closing.is_none() || s.groups.is_empty(), "closing {} still in groups", s.id);
+            ensure!(
+                s.closing.is_none() || s.groups.is_empty(),
+                "closing {} still in groups",
+                s.id
+            );
             for g in &s.groups {
                 let grp = self
                     .groups
@@ -214,12 +272,21 @@ impl Kernel {
                     .sessions
                     .get(m)
                     .ok_or_else(|| InvariantViolation(format!("{} lists missing {m}", g.id)))?;
-                ensure!(s.groups.contains(&g.id), "{} lists {m} which does not list it", g.id);
+                ensure!(
+                    s.groups.contains(&g.id),
+                    "{} lists {m} which does not list it",
+                    g.id
+                );
                 if s.is_free() {
                     want_free.insert((s.idle_since, s.id));
                 }
             }
-            ensure!(g.free == want_free, "{} free set {:?} != {want_free:?}", g.id, g.free);
+            ensure!(
+                g.free == want_free,
+                "{} free set {:?} != {want_free:?}",
+                g.id,
+                g.free
+            );
         }
         Ok(())
     }
@@ -242,7 +309,9 @@ impl Kernel {
                     );
                 }
                 let should = match kind {
-                    TaskTimer::Queue => t.state == TaskState::Queued && class.queue_timeout.is_some(),
+                    TaskTimer::Queue => {
+                        t.state == TaskState::Queued && class.queue_timeout.is_some()
+                    }
                     TaskTimer::Run => t.state == TaskState::Running && class.run_timeout.is_some(),
                     TaskTimer::Heartbeat => {
                         t.state == TaskState::Running && class.heartbeat_timeout.is_some()
@@ -278,9 +347,16 @@ impl Kernel {
                 );
             }
             let stuck = t.state == TaskState::Cancelling && aborted;
-            ensure!(stuck == self.stuck.contains(&t.id), "{} stuck flag mismatch", t.id);
+            ensure!(
+                stuck == self.stuck.contains(&t.id),
+                "{} stuck flag mismatch",
+                t.id
+            );
         }
-        ensure!(self.stuck.iter().all(|id| self.tasks.contains_key(id)), "stuck set lists removed tasks");
+        ensure!(
+            self.stuck.iter().all(|id| self.tasks.contains_key(id)),
+            "stuck set lists removed tasks"
+        );
         for s in self.sessions.values() {
             if let Some(at) = s.closing {
                 expected += 1;
@@ -293,7 +369,10 @@ impl Kernel {
         }
         if let Lifecycle::ShuttingDown { deadline } = self.lifecycle {
             expected += 1;
-            ensure!(self.timers.contains(deadline, TimerKind::ShutdownCleanup), "no shutdown timer");
+            ensure!(
+                self.timers.contains(deadline, TimerKind::ShutdownCleanup),
+                "no shutdown timer"
+            );
         }
         ensure!(
             self.timers.len() == expected,
@@ -306,21 +385,42 @@ impl Kernel {
 
     fn check_bounds(&self) -> Result<(), InvariantViolation> {
         let l = &self.config.limits;
-        ensure!(self.tasks.len() <= l.tasks_max as usize, "registry over its bound");
-        ensure!(self.sessions.len() <= l.sessions_max as usize, "sessions over their bound");
-        ensure!(self.groups.len() <= l.groups_max as usize, "groups over their bound");
+        ensure!(
+            self.tasks.len() <= l.tasks_max as usize,
+            "registry over its bound"
+        );
+        ensure!(
+            self.sessions.len() <= l.sessions_max as usize,
+            "sessions over their bound"
+        );
+        ensure!(
+            self.groups.len() <= l.groups_max as usize,
+            "groups over their bound"
+        );
         for s in self.sessions.values() {
-            ensure!(s.queue_len <= l.queue_len_max, "{} queue over its bound", s.id);
+            ensure!(
+                s.queue_len <= l.queue_len_max,
+                "{} queue over its bound",
+                s.id
+            );
         }
         for g in &self.groups {
-            ensure!(g.queue_len <= l.queue_len_max, "{} queue over its bound", g.id);
+            ensure!(
+                g.queue_len <= l.queue_len_max,
+                "{} queue over its bound",
+                g.id
+            );
         }
         ensure!(
             self.background_queue_len <= l.background_queue_len_max,
             "background queue over its bound"
         );
         for t in self.tasks.values() {
-            ensure!(t.children.len() <= l.children_max as usize, "{} too many children", t.id);
+            ensure!(
+                t.children.len() <= l.children_max as usize,
+                "{} too many children",
+                t.id
+            );
             ensure!(
                 t.progress.message.len() <= l.message_len_max as usize,
                 "{} message too long",
@@ -334,16 +434,28 @@ impl Kernel {
                     t.id
                 );
             }
-            ensure!(!t.state.is_terminal() || t.children.is_empty(), "ended {} keeps children", t.id);
+            ensure!(
+                !t.state.is_terminal() || t.children.is_empty(),
+                "ended {} keeps children",
+                t.id
+            );
             if let Some(p) = t.parent.and_then(|p| self.tasks.get(&p))
                 && !t.state.is_terminal()
                 && !p.state.is_terminal()
             {
-                ensure!(p.children.contains(&t.id), "{} missing from {}'s children", t.id, p.id);
+                ensure!(
+                    p.children.contains(&t.id),
+                    "{} missing from {}'s children",
+                    t.id,
+                    p.id
+                );
             }
         }
         if self.lifecycle == Lifecycle::Stopped {
-            ensure!(self.tasks.is_empty() && self.sessions.is_empty(), "stopped but not empty");
+            ensure!(
+                self.tasks.is_empty() && self.sessions.is_empty(),
+                "stopped but not empty"
+            );
         }
         Ok(())
     }

@@ -158,7 +158,11 @@ impl Kernel {
     /// ```
     pub fn new(config: Config) -> Result<Self, ConfigError> {
         config.validate()?;
-        let classes = config.classes.iter().map(|_| ClassState::default()).collect();
+        let classes = config
+            .classes
+            .iter()
+            .map(|_| ClassState::default())
+            .collect();
         Ok(Kernel {
             rng: Rng::new(config.seed),
             config,
@@ -297,7 +301,12 @@ impl Kernel {
     }
 
     /// Adds a session to a group (created on first join). O(log n + lanes of the group).
-    pub fn join_group(&mut self, now: Instant, group: &str, session: SessionId) -> Result<GroupId, Error> {
+    pub fn join_group(
+        &mut self,
+        now: Instant,
+        group: &str,
+        session: SessionId,
+    ) -> Result<GroupId, Error> {
         self.check_time(now)?;
         self.check_open()?;
         self.check_name(group)?;
@@ -348,7 +357,12 @@ impl Kernel {
     }
 
     /// Removes a session from a group. Group tasks already running on it keep running.
-    pub fn leave_group(&mut self, now: Instant, group: &str, session: SessionId) -> Result<(), Error> {
+    pub fn leave_group(
+        &mut self,
+        now: Instant,
+        group: &str,
+        session: SessionId,
+    ) -> Result<(), Error> {
         self.check_time(now)?;
         let g = *self
             .group_names
@@ -499,7 +513,12 @@ impl Kernel {
 
     /// Records progress of a running (or cancelling) task; it is also the task's heartbeat.
     /// O(log n).
-    pub fn progress(&mut self, now: Instant, task: TaskId, progress: Progress) -> Result<(), Error> {
+    pub fn progress(
+        &mut self,
+        now: Instant,
+        task: TaskId,
+        progress: Progress,
+    ) -> Result<(), Error> {
         self.check_time(now)?;
         let t = self.tasks.get(&task).ok_or(Error::UnknownTask(task))?;
         if !t.state.is_active() {
@@ -575,8 +594,12 @@ impl Kernel {
             None => return Ok(()),
         };
         let outcome = match (t.state, t.cancel, exit) {
-            (TaskState::Cancelling, Some(c), _) if c.abort_requested_at.is_some() => Outcome::Abandoned,
-            (TaskState::Cancelling, Some(c), _) if c.reason.is_deadline() => Outcome::TimedOut(c.reason),
+            (TaskState::Cancelling, Some(c), _) if c.abort_requested_at.is_some() => {
+                Outcome::Abandoned
+            }
+            (TaskState::Cancelling, Some(c), _) if c.reason.is_deadline() => {
+                Outcome::TimedOut(c.reason)
+            }
             (TaskState::Cancelling, Some(c), _) => Outcome::Cancelled(c.reason),
             (_, _, Exit::Completed) => Outcome::Completed,
             (_, _, Exit::Failed { retryable, .. }) => {
@@ -625,7 +648,10 @@ impl Kernel {
         while let Some((at, kind)) = self.timers.pop_due(now) {
             self.now = self.now.max(at);
             self.fire(kind, at);
-            let next_same_instant = self.timers.first().is_some_and(|(next, _)| next <= self.now);
+            let next_same_instant = self
+                .timers
+                .first()
+                .is_some_and(|(next, _)| next <= self.now);
             if !next_same_instant {
                 self.settle();
             }
@@ -668,7 +694,8 @@ impl Kernel {
                 }
                 continue;
             }
-            if matches!(self.lifecycle, Lifecycle::ShuttingDown { .. }) && self.counts.active() == 0 {
+            if matches!(self.lifecycle, Lifecycle::ShuttingDown { .. }) && self.counts.active() == 0
+            {
                 self.finalize_shutdown();
                 continue;
             }
@@ -743,7 +770,11 @@ impl Kernel {
                 Target::None => Some(&mut self.background_queue_len),
             };
             if let Some(len) = len {
-                *len = if add { len.saturating_add(1) } else { len.saturating_sub(1) };
+                *len = if add {
+                    len.saturating_add(1)
+                } else {
+                    len.saturating_sub(1)
+                };
             }
         }
     }
@@ -794,13 +825,20 @@ impl Kernel {
         if let Some(p) = parent.and_then(|p| self.tasks.get_mut(&p)) {
             p.children.retain(|c| *c != id);
         }
-        self.actions.push_back(Action::Notify(crate::Notice::Finished { task: id, outcome }));
-        let retention = self.class_config(class).map_or(Duration::ZERO, |c| c.retention);
+        self.actions
+            .push_back(Action::Notify(crate::Notice::Finished {
+                task: id,
+                outcome,
+            }));
+        let retention = self
+            .class_config(class)
+            .map_or(Duration::ZERO, |c| c.retention);
         let at = self.gc_instant(now + retention);
         self.arm(id, TaskTimer::Retention, at);
         if outcome != Outcome::Completed {
             for child in children {
-                self.pending_cancels.push_back((child, CancelReason::Parent));
+                self.pending_cancels
+                    .push_back((child, CancelReason::Parent));
             }
         }
         // A completed parent's children run on, like `tokio::spawn`ed tasks: the list of active
@@ -843,8 +881,12 @@ impl Kernel {
     }
 
     fn may_retry(&self, id: TaskId) -> bool {
-        let Some(t) = self.tasks.get(&id) else { return false };
-        let Some(class) = self.class_config(t.class) else { return false };
+        let Some(t) = self.tasks.get(&id) else {
+            return false;
+        };
+        let Some(class) = self.class_config(t.class) else {
+            return false;
+        };
         let closing = match t.target {
             Target::Session(s) => self.sessions.get(&s).is_none_or(|s| s.closing.is_some()),
             _ => false,
@@ -856,7 +898,9 @@ impl Kernel {
     fn retry(&mut self, id: TaskId) {
         let Some(t) = self.tasks.get(&id) else { return };
         let (class, attempt) = (t.class, t.attempt);
-        let Some(policy) = self.class_config(class).map(|c| c.retry.clone()) else { return };
+        let Some(policy) = self.class_config(class).map(|c| c.retry.clone()) else {
+            return;
+        };
         self.stop_running(id);
         self.disarm(id, TaskTimer::Run);
         self.disarm(id, TaskTimer::Heartbeat);
@@ -875,11 +919,12 @@ impl Kernel {
         if let Some(cs) = self.classes.get_mut(class.index()) {
             cs.totals.retries += 1;
         }
-        self.actions.push_back(Action::Notify(crate::Notice::Retrying {
-            task: id,
-            attempt: attempt.saturating_add(1),
-            at,
-        }));
+        self.actions
+            .push_back(Action::Notify(crate::Notice::Retrying {
+                task: id,
+                attempt: attempt.saturating_add(1),
+                at,
+            }));
     }
 
     /// Puts a task back into its queue with a fresh sequence number (end of backoff).
@@ -913,7 +958,9 @@ impl Kernel {
                 self.end_task(id, outcome);
             }
             TaskState::Running => {
-                let grace = self.class_config(t.class).map_or(Duration::ZERO, |c| c.grace);
+                let grace = self
+                    .class_config(t.class)
+                    .map_or(Duration::ZERO, |c| c.grace);
                 let children = t.children.clone();
                 let now = self.now;
                 if let Some(t) = self.tasks.get_mut(&id) {
@@ -930,7 +977,8 @@ impl Kernel {
                 self.arm(id, TaskTimer::Grace, now + grace);
                 self.actions.push_back(Action::Cancel { task: id, reason });
                 for child in children {
-                    self.pending_cancels.push_back((child, CancelReason::Parent));
+                    self.pending_cancels
+                        .push_back((child, CancelReason::Parent));
                 }
             }
             _ => {}
@@ -950,7 +998,9 @@ impl Kernel {
                 return;
             }
         };
-        let Some(t) = self.tasks.get_mut(&id) else { return };
+        let Some(t) = self.tasks.get_mut(&id) else {
+            return;
+        };
         if let Some(slot) = t.timers.get_mut(timer.index())
             && *slot == Some(at)
         {
@@ -996,12 +1046,15 @@ impl Kernel {
         self.disarm_all(id);
         self.count_out(id);
         self.tasks.remove(&id);
-        self.actions.push_back(Action::Notify(crate::Notice::Removed { task: id }));
+        self.actions
+            .push_back(Action::Notify(crate::Notice::Removed { task: id }));
     }
 
     /// Ends a closing session: abandons what still runs, removes every record, reports.
     fn finalize_session(&mut self, sid: SessionId) {
-        let Some(s) = self.sessions.get(&sid) else { return };
+        let Some(s) = self.sessions.get(&sid) else {
+            return;
+        };
         let Some(deadline) = s.closing else { return };
         self.timers.remove(deadline, TimerKind::SessionCleanup(sid));
         let ids: Vec<TaskId> = s.tasks.iter().copied().collect();
@@ -1010,19 +1063,22 @@ impl Kernel {
             self.remove_record(id);
         }
         self.sessions.remove(&sid);
-        self.actions
-            .push_back(Action::Notify(crate::Notice::Closed(crate::CleanupReport {
+        self.actions.push_back(Action::Notify(crate::Notice::Closed(
+            crate::CleanupReport {
                 scope: crate::Scope::Session(sid),
                 at: self.now,
                 stuck,
-            })));
+            },
+        )));
     }
 
     /// Ends every active task in `ids` as Abandoned; returns the stuck-task report lines.
     fn abandon_active(&mut self, ids: &[TaskId]) -> Vec<crate::StuckTask> {
         let mut stuck = Vec::new();
         for &id in ids {
-            let Some(t) = self.tasks.get(&id) else { continue };
+            let Some(t) = self.tasks.get(&id) else {
+                continue;
+            };
             if !t.state.is_active() {
                 continue;
             }
@@ -1068,12 +1124,13 @@ impl Kernel {
             self.timers.remove(deadline, TimerKind::ShutdownCleanup);
         }
         self.lifecycle = Lifecycle::Stopped;
-        self.actions
-            .push_back(Action::Notify(crate::Notice::Closed(crate::CleanupReport {
+        self.actions.push_back(Action::Notify(crate::Notice::Closed(
+            crate::CleanupReport {
                 scope: crate::Scope::Shutdown,
                 at: self.now,
                 stuck,
-            })));
+            },
+        )));
     }
 }
 

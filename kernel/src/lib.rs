@@ -47,6 +47,19 @@
 //! - Backing-off tasks count toward their queue's bound, so a retry can always re-enter.
 
 #![forbid(unsafe_code)]
+// The kernel never panics on input: no unwrap, expect, panic or unchecked indexing outside tests.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
 
 mod action;
 mod config;
@@ -77,5 +90,7 @@ pub use invariants::InvariantViolation;
 pub use kernel::{Kernel, Submit};
 pub use metrics::{ClassMetrics, ClassTotals, Histogram, Metrics};
 pub use query::{Blocker, Explanation, ListFilter, Page, TaskView};
-pub use task::{CancelInfo, CancelReason, Exit, Outcome, Progress, RejectReason, Target, TaskState};
+pub use task::{
+    CancelInfo, CancelReason, Exit, Outcome, Progress, RejectReason, Target, TaskState,
+};
 pub use time::{Duration, Instant};

@@ -344,7 +344,9 @@ impl Kernel {
             filter.state.is_none_or(|s| t.state == s)
                 && filter.class.is_none_or(|c| t.class == c)
                 && filter.parent.is_none_or(|p| t.parent == Some(p))
-                && filter.session.is_none_or(|s| t.counted_session() == Some(s))
+                && filter
+                    .session
+                    .is_none_or(|s| t.counted_session() == Some(s))
         };
         let mut items: Vec<TaskView> = Vec::new();
         let mut more = false;
@@ -375,7 +377,11 @@ impl Kernel {
                 }
             }
         }
-        let next = if more { items.last().map(|v| v.id) } else { None };
+        let next = if more {
+            items.last().map(|v| v.id)
+        } else {
+            None
+        };
         Page { items, next }
     }
 
@@ -398,7 +404,11 @@ impl Kernel {
                 blockers: self.blockers(t),
             },
             TaskState::Backoff => Explanation::Backoff {
-                until: t.timers.get(crate::deadline::TaskTimer::Backoff.index()).copied().flatten(),
+                until: t
+                    .timers
+                    .get(crate::deadline::TaskTimer::Backoff.index())
+                    .copied()
+                    .flatten(),
                 attempt: t.attempt,
             },
             TaskState::Running => Explanation::Running {
@@ -450,7 +460,10 @@ impl Kernel {
         {
             out.push(Blocker::ClassAtLimit {
                 class: t.class,
-                running: self.classes.get(t.class.index()).map_or(0, |c| c.counts.active()),
+                running: self
+                    .classes
+                    .get(t.class.index())
+                    .map_or(0, |c| c.counts.active()),
                 limit,
             });
         }
