@@ -72,7 +72,12 @@ impl Histogram {
         for (i, b) in self.buckets.iter().enumerate() {
             seen += u128::from(*b);
             if seen >= rank {
-                return Duration::from_nanos(if i >= 64 { u64::MAX } else { 1u64 << i });
+                // Bucket 0 holds only zero; bucket i holds values below 2^i.
+                return Duration::from_nanos(match i {
+                    0 => 0,
+                    64.. => u64::MAX,
+                    _ => 1u64 << i,
+                });
             }
         }
         Duration::MAX
