@@ -297,7 +297,7 @@ impl Kernel {
             self.arm(id, TaskTimer::Heartbeat, now + d);
         }
         if let Some(cs) = self.classes.get_mut(class.index()) {
-            cs.totals.started += 1;
+            cs.totals.started = cs.totals.started.saturating_add(1);
             cs.totals.queue_wait.record(wait);
         }
         self.actions.push_back(Action::Start {

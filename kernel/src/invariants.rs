@@ -29,6 +29,7 @@ impl Kernel {
     /// ready index and the timer set against each other, plus every bound and the
     /// work-conservation rule. O(n log n); for tests and the simulator.
     pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
+        self.check_shape()?;
         self.check_counts()?;
         self.check_lanes()?;
         self.check_sessions()?;
@@ -43,6 +44,57 @@ impl Kernel {
             self.pending_cancels.is_empty() && self.closing_checks.is_empty(),
             "work left pending between inputs"
         );
+        Ok(())
+    }
+
+    /// The structure itself: a decoded snapshot must pass this before anything else is trusted.
+    fn check_shape(&self) -> Result<(), InvariantViolation> {
+        if let Err(e) = self.config.validate() {
+            return Err(InvariantViolation(format!("config: {e}")));
+        }
+        ensure!(
+            self.classes.len() == self.config.classes.len(),
+            "{} class states for {} classes",
+            self.classes.len(),
+            self.config.classes.len()
+        );
+        for (i, g) in self.groups.iter().enumerate() {
+            ensure!(g.id.0 as usize == i, "group at {i} says {}", g.id);
+            ensure!(
+                self.group_names.get(&g.name) == Some(&g.id),
+                "{} not named {}",
+                g.id,
+                g.name
+            );
+        }
+        ensure!(
+            self.group_names.len() == self.groups.len(),
+            "group names and groups disagree"
+        );
+        for (sid, s) in &self.sessions {
+            ensure!(
+                *sid == s.id && sid.0 > 0 && sid.0 < self.next_session,
+                "bad session id {sid}"
+            );
+            ensure!(
+                s.closing.is_none() || s.counts.waiting() == 0,
+                "closing {sid} still has waiting tasks"
+            );
+        }
+        for t in self.tasks.values() {
+            ensure!(
+                t.seq < self.next_seq || self.next_seq == u64::MAX,
+                "{} seq not yet issued",
+                t.id
+            );
+            ensure!(t.attempt >= 1, "{} attempt 0", t.id);
+        }
+        if self.lifecycle != Lifecycle::Open {
+            ensure!(
+                self.counts.waiting() == 0,
+                "shutting down with waiting tasks"
+            );
+        }
         Ok(())
     }
 

@@ -230,12 +230,14 @@ impl Kernel {
         if self.session_names.contains_key(name) {
             return Err(Error::AlreadyConnected(name.to_owned()));
         }
-        if self.sessions.len() >= self.config.limits.sessions_max as usize {
+        if self.sessions.len() >= self.config.limits.sessions_max as usize
+            || self.next_session == u64::MAX
+        {
             return Err(Error::TooManySessions(self.config.limits.sessions_max));
         }
         self.now = now;
         let id = SessionId(self.next_session);
-        self.next_session += 1;
+        self.next_session = self.next_session.saturating_add(1);
         self.sessions.insert(
             id,
             Session {
@@ -364,6 +366,7 @@ impl Kernel {
         session: SessionId,
     ) -> Result<(), Error> {
         self.check_time(now)?;
+        self.check_open()?;
         let g = *self
             .group_names
             .get(group)
@@ -437,7 +440,9 @@ impl Kernel {
                 return Err(Error::Refused(RejectReason::Capacity));
             }
         }
-        if self.tasks.len() >= limits.tasks_max as usize {
+        // Ids are never reused: once they run out (after 2^64 submits, or in a doctored
+        // snapshot) the registry is full for good.
+        if self.tasks.len() >= limits.tasks_max as usize || self.next_task == u64::MAX {
             return Err(Error::Refused(RejectReason::Capacity));
         }
         if queue_len >= queue_max {
@@ -448,9 +453,9 @@ impl Kernel {
         let (queue_timeout, total_timeout) = (class.queue_timeout, class.total_timeout);
         self.now = now;
         let id = TaskId(self.next_task);
-        self.next_task += 1;
+        self.next_task += 1; // cannot overflow: checked above
         let seq = self.next_seq;
-        self.next_seq += 1;
+        self.next_seq = self.next_seq.saturating_add(1);
         let task = Task {
             id,
             class: submit.class,
@@ -482,7 +487,7 @@ impl Kernel {
             p.children.push(id);
         }
         if let Some(cs) = self.classes.get_mut(submit.class.index()) {
-            cs.totals.submitted += 1;
+            cs.totals.submitted = cs.totals.submitted.saturating_add(1);
         }
         if let Some(d) = queue_timeout {
             self.arm(id, TaskTimer::Queue, now + d);
@@ -648,12 +653,15 @@ impl Kernel {
         while let Some((at, kind)) = self.timers.pop_due(now) {
             self.now = self.now.max(at);
             self.fire(kind, at);
+            // Each deadline's consequences (children cancelled, cleanups closed) land before the
+            // next deadline fires; dispatch waits until every deadline of this instant has.
+            self.propagate();
             let next_same_instant = self
                 .timers
                 .first()
                 .is_some_and(|(next, _)| next <= self.now);
             if !next_same_instant {
-                self.settle();
+                self.dispatch();
             }
         }
         self.now = now;
@@ -680,6 +688,13 @@ impl Kernel {
 
     /// Propagates cancellations, closes finished disconnects/shutdowns, then dispatches.
     pub(crate) fn settle(&mut self) {
+        self.propagate();
+        self.dispatch();
+    }
+
+    /// Propagates cancellations (children) and closes disconnects and shutdowns whose tasks
+    /// have all stopped.
+    fn propagate(&mut self) {
         loop {
             while let Some((id, reason)) = self.pending_cancels.pop_front() {
                 self.cancel_one(id, reason);
@@ -703,7 +718,6 @@ impl Kernel {
                 break;
             }
         }
-        self.dispatch();
     }
 
     /// Arms (or re-arms) a task timer. O(log n).
@@ -739,15 +753,16 @@ impl Kernel {
 
     /// Adds a task's state to every counter and index that depends on it.
     pub(crate) fn count_in(&mut self, id: TaskId) {
-        self.count(id, true);
+        self.count(id, true, true);
     }
 
     /// Removes a task's state from every counter and index that depends on it.
     pub(crate) fn count_out(&mut self, id: TaskId) {
-        self.count(id, false);
+        self.count(id, false, true);
     }
 
-    fn count(&mut self, id: TaskId, add: bool) {
+    /// `membership`: also add the task to (or remove it from) its counted session's task set.
+    fn count(&mut self, id: TaskId, add: bool, membership: bool) {
         let Some(t) = self.tasks.get(&id) else { return };
         let (state, class, target, session) = (t.state, t.class, t.target, t.counted_session());
         let bump = |c: &mut StateCounts| if add { c.add(state) } else { c.sub(state) };
@@ -757,10 +772,14 @@ impl Kernel {
         }
         if let Some(s) = session.and_then(|s| self.sessions.get_mut(&s)) {
             bump(&mut s.counts);
-            if add {
-                s.tasks.insert(id);
-            } else {
-                s.tasks.remove(&id);
+            match (membership, add) {
+                (true, true) => {
+                    s.tasks.insert(id);
+                }
+                (true, false) => {
+                    s.tasks.remove(&id);
+                }
+                (false, _) => {}
             }
         }
         if state.is_waiting() {
@@ -781,11 +800,15 @@ impl Kernel {
 
     /// Moves a task to `state`, keeping every counter right. O(log n).
     pub(crate) fn set_state(&mut self, id: TaskId, state: TaskState) {
-        self.count_out(id);
+        let Some(t) = self.tasks.get(&id) else { return };
+        // The session task set changes only when the counted session does (a group task
+        // binding to or leaving its member); otherwise only counters move.
+        let moves = t.counted_session() != Task::counted_session_in(t.target, t.session, state);
+        self.count(id, false, moves);
         if let Some(t) = self.tasks.get_mut(&id) {
             t.state = state;
         }
-        self.count_in(id);
+        self.count(id, true, moves);
     }
 
     /// Ends a task with `outcome`: leaves its queue or gives back its slot and session, records
@@ -887,11 +910,21 @@ impl Kernel {
         let Some(class) = self.class_config(t.class) else {
             return false;
         };
-        let closing = match t.target {
-            Target::Session(s) => self.sessions.get(&s).is_none_or(|s| s.closing.is_some()),
-            _ => false,
+        let limits = &self.config.limits;
+        // A retry re-enters its queue, so it needs room there like a submit does: a retry that
+        // finds its queue full (or its session closing) is not made, and the task ends Failed.
+        let has_room = match t.target {
+            Target::Session(s) => self
+                .sessions
+                .get(&s)
+                .is_some_and(|s| s.closing.is_none() && s.queue_len < limits.queue_len_max),
+            Target::Group(g) => self
+                .groups
+                .get(g.0 as usize)
+                .is_some_and(|g| g.queue_len < limits.queue_len_max),
+            Target::None => self.background_queue_len < limits.background_queue_len_max,
         };
-        t.attempt < class.retry.max_attempts && self.lifecycle == Lifecycle::Open && !closing
+        t.attempt < class.retry.max_attempts && self.lifecycle == Lifecycle::Open && has_room
     }
 
     /// Moves a failed running task to backoff.
@@ -917,7 +950,7 @@ impl Kernel {
         self.set_state(id, TaskState::Backoff);
         self.arm(id, TaskTimer::Backoff, at);
         if let Some(cs) = self.classes.get_mut(class.index()) {
-            cs.totals.retries += 1;
+            cs.totals.retries = cs.totals.retries.saturating_add(1);
         }
         self.actions
             .push_back(Action::Notify(crate::Notice::Retrying {
@@ -932,7 +965,7 @@ impl Kernel {
         let Some(t) = self.tasks.get(&id) else { return };
         let class = t.class;
         let seq = self.next_seq;
-        self.next_seq += 1;
+        self.next_seq = self.next_seq.saturating_add(1);
         let now = self.now;
         if let Some(t) = self.tasks.get_mut(&id) {
             t.seq = seq;

@@ -44,7 +44,8 @@
 //!   is never lost; an over-long progress message is refused (`MessageTooLong`).
 //! - Inputs never fire deadlines; only `handle_timeout` does, in order, dispatching after each
 //!   distinct instant.
-//! - Backing-off tasks count toward their queue's bound, so a retry can always re-enter.
+//! - Backing-off tasks count toward their queue's bound; a retry that finds its queue full (or
+//!   its session closing, or the kernel shutting down) is not made: the task ends Failed.
 
 #![forbid(unsafe_code)]
 // The kernel never panics on input: no unwrap, expect, panic or unchecked indexing outside tests.
