@@ -71,7 +71,8 @@ impl Kernel {
             self.group_names.len() == self.groups.len(),
             "group names and groups disagree"
         );
-        for (sid, s) in &self.sessions {
+        for s in self.sessions.values() {
+            let sid = &s.id;
             ensure!(
                 *sid == s.id && sid.0 > 0 && sid.0 < self.next_session,
                 "bad session id {sid}"
@@ -103,7 +104,8 @@ impl Kernel {
         let mut by_class = vec![StateCounts::default(); self.classes.len()];
         let mut by_session: BTreeMap<SessionId, (StateCounts, BTreeSet<TaskId>)> = BTreeMap::new();
         let mut queue_len: BTreeMap<Target, u32> = BTreeMap::new();
-        for (id, t) in &self.tasks {
+        for t in self.tasks.values() {
+            let id = &t.id;
             ensure!(*id == t.id, "record under {id} says {}", t.id);
             ensure!(t.id.0 < self.next_task, "{} not yet issued", t.id);
             global.add(t.state);
@@ -155,7 +157,8 @@ impl Kernel {
                 );
             }
         }
-        for (sid, s) in &self.sessions {
+        for s in self.sessions.values() {
+            let sid = &s.id;
             let (counts, tasks) = by_session.remove(sid).unwrap_or_default();
             ensure!(
                 s.counts == counts,

@@ -128,8 +128,8 @@ pub struct Kernel {
     pub(crate) next_seq: u64,
     pub(crate) next_session: u64,
     pub(crate) rng: Rng,
-    pub(crate) tasks: BTreeMap<TaskId, Task>,
-    pub(crate) sessions: BTreeMap<SessionId, Session>,
+    pub(crate) tasks: crate::registry::Registry,
+    pub(crate) sessions: crate::registry::Slab<Session>,
     pub(crate) session_names: BTreeMap<String, SessionId>,
     pub(crate) groups: Vec<Group>,
     pub(crate) group_names: BTreeMap<String, GroupId>,
@@ -170,8 +170,8 @@ impl Kernel {
             next_task: 1,
             next_seq: 0,
             next_session: 1,
-            tasks: BTreeMap::new(),
-            sessions: BTreeMap::new(),
+            tasks: crate::registry::Registry::default(),
+            sessions: crate::registry::Slab::default(),
             session_names: BTreeMap::new(),
             groups: Vec::new(),
             group_names: BTreeMap::new(),
@@ -238,21 +238,18 @@ impl Kernel {
         self.now = now;
         let id = SessionId(self.next_session);
         self.next_session = self.next_session.saturating_add(1);
-        self.sessions.insert(
+        self.sessions.insert(Session {
             id,
-            Session {
-                id,
-                name: name.to_owned(),
-                holder: None,
-                idle_since: now,
-                lanes: BTreeMap::new(),
-                tasks: BTreeSet::new(),
-                counts: StateCounts::default(),
-                queue_len: 0,
-                groups: BTreeSet::new(),
-                closing: None,
-            },
-        );
+            name: name.to_owned(),
+            holder: None,
+            idle_since: now,
+            lanes: BTreeMap::new(),
+            tasks: BTreeSet::new(),
+            counts: StateCounts::default(),
+            queue_len: 0,
+            groups: BTreeSet::new(),
+            closing: None,
+        });
         self.session_names.insert(name.to_owned(), id);
         Ok(id)
     }
@@ -481,7 +478,7 @@ impl Kernel {
             children: Vec::new(),
             timers: Default::default(),
         };
-        self.tasks.insert(id, task);
+        self.tasks.insert(task);
         self.count_in(id);
         if let Some(p) = submit.parent.and_then(|p| self.tasks.get_mut(&p)) {
             p.children.push(id);
@@ -566,8 +563,8 @@ impl Kernel {
     /// frees a session and a class slot (besides disconnect/shutdown cleanup).
     ///
     /// A running task: `Completed` ends Completed; `Failed` retries after backoff if the error is
-    /// retryable and attempts remain (and its session is not closing and the kernel is not
-    /// shutting down), else ends Failed. A cancelling task ends TimedOut (reasons timeout and
+    /// retryable and attempts remain (and its queue has room, its session is not closing and the
+    /// kernel is not shutting down), else ends Failed. A cancelling task ends TimedOut (reasons timeout and
     /// stalled), Cancelled (other reasons) or Abandoned (after an abort), whatever it reports.
     /// Errors: `UnknownTask`, `NotRunning` (queued or already ended: double finish),
     /// `NotAborted` (`Dropped` without an abort). O(log n).
@@ -722,15 +719,17 @@ impl Kernel {
 
     /// Arms (or re-arms) a task timer. O(log n).
     pub(crate) fn arm(&mut self, id: TaskId, kind: TaskTimer, at: Instant) {
-        self.disarm(id, kind);
-        if let Some(slot) = self
+        let Some(slot) = self
             .tasks
             .get_mut(&id)
             .and_then(|t| t.timers.get_mut(kind.index()))
-        {
-            *slot = Some(at);
-            self.timers.insert(at, TimerKind::Task(id, kind));
+        else {
+            return;
+        };
+        if let Some(old) = slot.replace(at) {
+            self.timers.remove(old, TimerKind::Task(id, kind));
         }
+        self.timers.insert(at, TimerKind::Task(id, kind));
     }
 
     /// Disarms a task timer if armed. O(log n).
@@ -745,9 +744,16 @@ impl Kernel {
         }
     }
 
+    /// Disarms every timer of a task: one registry lookup, one set removal per armed timer.
     fn disarm_all(&mut self, id: TaskId) {
-        for kind in TaskTimer::ALL {
-            self.disarm(id, kind);
+        let Some(t) = self.tasks.get_mut(&id) else {
+            return;
+        };
+        let armed = std::mem::take(&mut t.timers);
+        for (kind, at) in TaskTimer::ALL.iter().zip(armed) {
+            if let Some(at) = at {
+                self.timers.remove(at, TimerKind::Task(id, *kind));
+            }
         }
     }
 
@@ -1141,9 +1147,9 @@ impl Kernel {
         for s in closing {
             self.finalize_session(s);
         }
-        let ids: Vec<TaskId> = self.tasks.keys().copied().collect();
+        let ids: Vec<TaskId> = self.tasks.keys().collect();
         let stuck = self.abandon_active(&ids);
-        let ids: Vec<TaskId> = self.tasks.keys().copied().collect();
+        let ids: Vec<TaskId> = self.tasks.keys().collect();
         for id in ids {
             self.remove_record(id);
         }

@@ -76,6 +76,7 @@ mod metrics;
 pub mod preset;
 mod query;
 mod queue;
+mod registry;
 mod rng;
 mod session;
 mod task;

@@ -370,7 +370,7 @@ impl Kernel {
             }
             None if filter.session.is_some() => {}
             None => {
-                for t in self.tasks.range(range).map(|(_, t)| t).filter(matches) {
+                for t in self.tasks.range(range).filter(matches) {
                     if !push(t) {
                         break;
                     }
