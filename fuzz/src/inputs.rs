@@ -6,7 +6,7 @@
 use arbitrary::{Result, Unstructured};
 use baton_kernel::{
     ClassConfig, ClassId, Config, Duration, Exit, GroupId, Input, Instant, Kernel, ListFilter,
-    Progress, RetryPolicy, SessionId, Submit, TaskId, TaskState, Target,
+    Progress, RetryPolicy, SessionId, Submit, Target, TaskId, TaskState,
 };
 
 const NAMES: [&str; 6] = ["a", "b", "c", "d", "e", "f"];
@@ -41,7 +41,11 @@ pub fn arbitrary_config(u: &mut Unstructured<'_>) -> Result<Config> {
         c.heartbeat_timeout = opt_millis(u, 100)?;
         c.total_timeout = opt_millis(u, 500)?;
         c.grace = millis(u, 50)?;
-        c.limit = if u.arbitrary()? { Some(u.int_in_range(0..=3)?) } else { None };
+        c.limit = if u.arbitrary()? {
+            Some(u.int_in_range(0..=3)?)
+        } else {
+            None
+        };
         c.retry = RetryPolicy {
             max_attempts: u.int_in_range(0..=4)?,
             base: millis(u, 20)?,
@@ -121,7 +125,8 @@ pub fn arbitrary_input(
             Input::Timeout
         }
         3 => {
-            let back = Instant::from_nanos(now.as_nanos().saturating_sub(u.int_in_range(1..=1000)?));
+            let back =
+                Instant::from_nanos(now.as_nanos().saturating_sub(u.int_in_range(1..=1000)?));
             return Ok((back, Input::Timeout));
         }
         4 | 5 => Input::Connect { name: name(u)? },
@@ -141,7 +146,11 @@ pub fn arbitrary_input(
                 4 => Target::Session(SessionId(u.arbitrary()?)),
                 _ => Target::None,
             };
-            let parent = if u.ratio(1, 4)? { Some(pick(u, k, LIVE)?) } else { None };
+            let parent = if u.ratio(1, 4)? {
+                Some(pick(u, k, LIVE)?)
+            } else {
+                None
+            };
             Input::Submit(Submit {
                 class: ClassId(u.int_in_range(0..=4)?),
                 target,
@@ -149,7 +158,9 @@ pub fn arbitrary_input(
                 parent,
             })
         }
-        13 => Input::Cancel { task: pick(u, k, LIVE)? },
+        13 => Input::Cancel {
+            task: pick(u, k, LIVE)?,
+        },
         14 => {
             let len = u.int_in_range(0..=10usize)?;
             Input::Progress {

@@ -25,17 +25,26 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
 /// through serde.
 pub fn kernel_inputs(data: &[u8]) {
     let mut u = Unstructured::new(data);
-    let Ok(config) = arbitrary_config(&mut u) else { return };
-    let Ok(mut kernel) = Kernel::new(config) else { return };
+    let Ok(config) = arbitrary_config(&mut u) else {
+        return;
+    };
+    let Ok(mut kernel) = Kernel::new(config) else {
+        return;
+    };
     let mut now = Instant::from_nanos(1_000);
     let mut steps = 0usize;
     while !u.is_empty() && steps < 2_000 {
         steps += 1;
-        let Ok((at, input)) = arbitrary_input(&mut u, &kernel, &mut now) else { break };
+        let Ok((at, input)) = arbitrary_input(&mut u, &kernel, &mut now) else {
+            break;
+        };
         let before = serialize(&kernel);
         if let Err(e) = kernel.apply(at, input.clone()) {
             let after = serialize(&kernel);
-            assert!(before == after, "refused {input:?} ({e}) but the state changed");
+            assert!(
+                before == after,
+                "refused {input:?} ({e}) but the state changed"
+            );
         }
         while kernel.poll_action().is_some() {}
         if let Err(v) = kernel.check_invariants() {
@@ -54,14 +63,18 @@ pub fn kernel_inputs(data: &[u8]) {
 /// either refused by `check_invariants()` or safe to drive (a few inputs run without panics and
 /// keep the invariants).
 pub fn snapshot_decode(data: &[u8]) {
-    let Ok(mut kernel) = serde_json::from_slice::<Kernel>(data) else { return };
+    let Ok(mut kernel) = serde_json::from_slice::<Kernel>(data) else {
+        return;
+    };
     if kernel.check_invariants().is_err() {
         return;
     }
     let mut u = Unstructured::new(data);
     let mut now = kernel.now();
     for _ in 0..16 {
-        let Ok((at, input)) = arbitrary_input(&mut u, &kernel, &mut now) else { break };
+        let Ok((at, input)) = arbitrary_input(&mut u, &kernel, &mut now) else {
+            break;
+        };
         let _ = kernel.apply(at, input.clone());
         while kernel.poll_action().is_some() {}
         if let Err(v) = kernel.check_invariants() {

@@ -9,7 +9,9 @@ fn every_corpus_and_regression_file_passes() {
     let mut replayed = 0usize;
     for (name, target) in baton_fuzz::TARGETS {
         for dir in ["corpus", "regressions"] {
-            let Ok(entries) = std::fs::read_dir(root.join(dir).join(name)) else { continue };
+            let Ok(entries) = std::fs::read_dir(root.join(dir).join(name)) else {
+                continue;
+            };
             let mut files: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
             files.sort();
             for file in files {
@@ -20,7 +22,10 @@ fn every_corpus_and_regression_file_passes() {
             }
         }
     }
-    assert!(replayed > 0, "no corpus files found: the corpus test would test nothing");
+    assert!(
+        replayed > 0,
+        "no corpus files found: the corpus test would test nothing"
+    );
     println!("replayed {replayed} corpus files");
 }
 

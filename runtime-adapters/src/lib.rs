@@ -1,0 +1,82 @@
+//! # baton-runtime
+//!
+//! Drives the [`baton_kernel`] scheduling kernel with real futures on **tokio** or **smol**:
+//! per-session exclusive operations, priority queues, class limits, deadlines, retries and a
+//! task registry, with cancellation that really finishes.
+//!
+//! - [`Scheduler`] (clone it freely) owns the kernel behind one lock plus a driver task.
+//!   [`submit`](Scheduler::submit) a body `|ctx| async move { … }` for a session, group or
+//!   nothing, and await its [`TaskHandle`] for `Result<T, TaskError>`.
+//! - The body's [`TaskContext`] reports [`progress`](TaskContext::progress) (the heartbeat),
+//!   resolves [`cancelled()`](TaskContext::cancelled) when the kernel wants it to stop, spawns
+//!   [children](TaskContext::spawn_child), and runs [blocking code](TaskContext::spawn_blocking)
+//!   that keeps the session held until it returns.
+//! - Cancellation is real: `Cancel` resolves `cancelled()`; after the class's grace, `Abort`
+//!   drops the future; a session is freed only when the future is gone *and* its blocking jobs
+//!   have returned. Code that cannot be stopped is reported [stuck](Scheduler::stuck) and listed
+//!   in the [`disconnect`](Scheduler::disconnect) / [`shutdown`](Scheduler::shutdown) report.
+//! - A panic in a body fails the task with the panic's message; it never reaches the driver.
+//!
+//! ```text
+//!  Scheduler::submit ─┐            ┌──────────── one lock ────────────┐
+//!  TaskHandle::cancel ├─ input ──► │ Kernel ── poll_action() ──► drain │──► spawn body (Start)
+//!  ctx.progress       │            │                                   │──► ctx.cancelled() (Cancel)
+//!  body stopped ──────┘            │   poll_timeout() changed? ──┐     │──► drop future (Abort)
+//!                                  └─────────────────────────────┼─────┘──► resolve handle (Notify)
+//!  driver task: sleep_until(deadline) ◄── wake-up ───────────────┘
+//!               └─► handle_timeout(now) ─► drain ─► re-arm if the deadline changed
+//! ```
+//!
+//! The driver is written once against `futures` and `async-lock`; a runtime adds only the
+//! small [`Runtime`] trait (spawn, spawn blocking, sleep until, now): [`TokioRuntime`] behind
+//! feature `tokio`, [`SmolRuntime`] behind feature `smol`.
+//!
+//! See [`Scheduler`] for a complete example, and `examples/session_manager_{tokio,smol}.rs`.
+//!
+//! ## Where DESIGN.md was silent
+//! - Bodies are `Fn(TaskContext) -> impl Future<Output = Result<T, E>>` with
+//!   `E: Into<TaskFailure>`: a retry calls the body again. Any `std::error::Error` becomes a
+//!   non-retryable failure; [`TaskFailure::retryable`] asks for a retry.
+//! - Dropping a [`TaskHandle`] detaches the task (like tokio's `JoinHandle`); it does not
+//!   cancel it.
+//! - A task the kernel abandons at cleanup without having aborted it (a disconnect grace shorter
+//!   than the class's grace) is aborted by the adapter at that moment.
+//! - A body's `ctx` may outlive it (moved into a detached future); blocking jobs it starts
+//!   after the attempt was reported are not accounted.
+
+mod attempt;
+mod context;
+mod driver;
+mod error;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
+#[cfg(not(feature = "fault-injection"))]
+mod fault;
+mod handle;
+pub mod runtime;
+mod scheduler;
+mod shared;
+mod signal;
+mod slot;
+mod sync;
+
+pub use context::{BlockingJob, Cancelled, TaskContext};
+pub use error::{BuildError, TaskError, TaskFailure};
+#[cfg(feature = "fault-injection")]
+pub use fault::Fault;
+pub use handle::TaskHandle;
+#[cfg(feature = "smol")]
+pub use runtime::SmolRuntime;
+#[cfg(feature = "tokio")]
+pub use runtime::TokioRuntime;
+pub use runtime::{Runtime, default_runtime};
+pub use scheduler::{ClassRef, IntoTarget, Scheduler, TaskBuilder};
+
+/// The shared-state primitives, exported only to the loom suite (`tests/loom_*.rs`).
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod loom_exports {
+    pub use crate::attempt::{Abortable, Holds};
+    pub use crate::signal::{Notify, Signal, Wait};
+    pub use crate::slot::Slot;
+}

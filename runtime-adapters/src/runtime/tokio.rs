@@ -1,0 +1,46 @@
+//! tokio: a runtime handle's `spawn`, `spawn_blocking` and `tokio::time`.
+
+use super::Runtime;
+use futures::future::BoxFuture;
+use tokio::runtime::Handle;
+
+/// Runs the scheduler on a tokio runtime. Its clock is `tokio::time::Instant`, so a runtime
+/// with paused time (`#[tokio::test(start_paused = true)]`) drives the kernel's deadlines
+/// virtually. The runtime needs its time driver (`enable_time` or `enable_all`).
+#[derive(Clone, Debug)]
+pub struct TokioRuntime {
+    handle: Handle,
+}
+
+impl TokioRuntime {
+    /// The runtime of this handle.
+    pub fn new(handle: Handle) -> Self {
+        TokioRuntime { handle }
+    }
+
+    /// The runtime the caller runs in, if any.
+    pub fn try_current() -> Option<Self> {
+        Handle::try_current().ok().map(Self::new)
+    }
+}
+
+impl Runtime for TokioRuntime {
+    fn spawn(&self, future: BoxFuture<'static, ()>) {
+        drop(self.handle.spawn(future));
+    }
+
+    fn spawn_blocking(&self, job: Box<dyn FnOnce() + Send>) {
+        drop(self.handle.spawn_blocking(job));
+    }
+
+    fn sleep_until(&self, deadline: std::time::Instant) -> BoxFuture<'static, ()> {
+        // A sleep must be created inside the runtime's context to find its timer.
+        let _guard = self.handle.enter();
+        Box::pin(tokio::time::sleep_until(deadline.into()))
+    }
+
+    fn now(&self) -> std::time::Instant {
+        let _guard = self.handle.enter();
+        tokio::time::Instant::now().into_std()
+    }
+}

@@ -1,0 +1,538 @@
+//! [`Scheduler`], the user's handle, and [`TaskBuilder`].
+
+use crate::attempt::{ErasedBody, TypedBody};
+use crate::context::TaskContext;
+use crate::error::{BuildError, TaskError, TaskFailure};
+use crate::handle::{self, TaskHandle};
+use crate::runtime::{self, Runtime};
+use crate::shared::Shared;
+use crate::signal::Wait;
+use crate::slot::{Resolve, Slot};
+use baton_kernel::{
+    ClassId, CleanupReport, Config, Duration, Error, Explanation, GroupId, Instant, Kernel,
+    ListFilter, Metrics, Page, SessionId, StateCounts, Submit, Target, TaskId, TaskView,
+};
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+/// A cloneable handle to a [`baton_kernel::Kernel`] driven on an async runtime.
+///
+/// The scheduler owns the kernel behind one lock and a driver task. Submitting a task registers
+/// its body; when the kernel starts it, the body runs as a task of the runtime with a
+/// [`TaskContext`]; cancellation signals the context, and an abort after the class's grace drops
+/// the future; the returned [`TaskHandle`] resolves with the kernel's outcome. It is
+/// `Clone + Send + Sync`; dropping the last clone shuts the kernel down (grace
+/// `config.disconnect_grace`), and the driver stops once everything has left.
+///
+/// # Example
+///
+/// The messaging-account manager from the source systems: one exclusive operation per
+/// account, monitoring before scraping before sending, at most 5 scrapes at once.
+///
+/// ```
+/// # #[cfg(feature = "tokio")]
+/// # mod example {
+/// use baton_kernel::{preset, CancelReason, ListFilter, TaskState};
+/// use baton_runtime::{Scheduler, TaskError, TaskFailure};
+/// use std::time::Duration;
+///
+/// #[tokio::main]
+/// pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let scheduler = Scheduler::new(preset::session_manager())?;
+///     let alice = scheduler.connect("alice")?;
+///
+///     // A scrape that reports progress and returns a value.
+///     let scrape = scheduler.submit(alice, "scraping", |ctx| async move {
+///         for page in 1..=3 {
+///             ctx.progress(page, 3, format!("page {page}"))?;
+///             ctx.sleep(Duration::from_millis(5)).await;
+///         }
+///         Ok::<_, TaskFailure>(vec!["member-1", "member-2"])
+///     });
+///     // Waits: alice is held by the scrape. It stops as soon as it is cancelled.
+///     let monitor = scheduler.submit(alice, "monitoring", |ctx| async move {
+///         let reason = ctx.cancelled().await;
+///         Ok::<_, TaskFailure>(reason)
+///     });
+///     // Queries answer from the kernel's registry.
+///     let scrape_id = scrape.id().unwrap();
+///     assert_eq!(scheduler.task(scrape_id).unwrap().class_name, "scraping");
+///     println!("{}", scheduler.explain(monitor.id().unwrap()).unwrap());
+///
+///     assert_eq!(scrape.await?, vec!["member-1", "member-2"]);
+///     monitor.cancel()?;
+///     // Cancelled while running: its handle reports the cancellation, not its value.
+///     assert_eq!(monitor.await, Err(TaskError::Cancelled(CancelReason::User)));
+///
+///     // A failing body: `?` turns any error into a (non-retryable) failure.
+///     let send = scheduler.submit(alice, "sending", |_ctx| async move {
+///         let n: u32 = "not a number".parse()?;
+///         Ok::<_, TaskFailure>(n)
+///     });
+///     assert!(matches!(send.await, Err(TaskError::Failed(_))));
+///
+///     let counts = scheduler.counts();
+///     assert_eq!(counts.get(TaskState::Completed), 1);
+///     let page = scheduler.list(&ListFilter::default(), None, 10);
+///     assert_eq!(page.items.len(), 3);
+///
+///     // Disconnect waits for the session's tasks to stop and reports the stuck ones.
+///     let report = scheduler.disconnect("alice").await?;
+///     assert!(report.stuck.is_empty());
+///     scheduler.shutdown(Duration::from_secs(1)).await?;
+///     Ok(())
+/// }
+/// # }
+/// # fn main() {
+/// #     #[cfg(feature = "tokio")]
+/// #     example::main().unwrap();
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Scheduler {
+    owner: Arc<Owner>,
+}
+
+/// Shuts the kernel down when the last [`Scheduler`] clone is dropped.
+struct Owner {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        let shared = &self.shared;
+        let mut core = shared.core.lock_blocking();
+        let now = shared.now(&core.kernel);
+        let grace = core.kernel.config().disconnect_grace;
+        // Already shutting down or stopped: nothing to do.
+        if core.kernel.shutdown(now, grace).is_ok() {
+            core.drain(shared);
+        }
+    }
+}
+
+impl fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scheduler")
+            .field("runtime", &self.shared().runtime)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Scheduler {
+    /// A scheduler on the default runtime: tokio if called inside a tokio runtime (feature
+    /// `tokio`), otherwise smol's global executor (feature `smol`).
+    pub fn new(config: Config) -> Result<Self, BuildError> {
+        let runtime = runtime::default_runtime().ok_or(BuildError::NoRuntime)?;
+        Self::with_runtime(config, runtime)
+    }
+
+    /// A scheduler on `runtime`. The driver task is spawned at once.
+    pub fn with_runtime(config: Config, runtime: Arc<dyn Runtime>) -> Result<Self, BuildError> {
+        let kernel = Kernel::new(config)?;
+        let shared = Arc::new(Shared::new(kernel, runtime));
+        shared
+            .runtime
+            .spawn(Box::pin(crate::driver::drive(shared.clone())));
+        Ok(Scheduler {
+            owner: Arc::new(Owner { shared }),
+        })
+    }
+
+    fn shared(&self) -> &Arc<Shared> {
+        &self.owner.shared
+    }
+
+    /// The runtime the scheduler spawns on.
+    pub fn runtime(&self) -> &Arc<dyn Runtime> {
+        &self.shared().runtime
+    }
+
+    /// The kernel's current instant (runtime time since the scheduler was created).
+    pub fn now(&self) -> Instant {
+        let shared = self.shared();
+        let core = shared.core.lock_blocking();
+        shared.now(&core.kernel)
+    }
+
+    fn input<R>(
+        &self,
+        f: impl FnOnce(&mut Kernel, Instant) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        let shared = self.shared();
+        let mut core = shared.core.lock_blocking();
+        let now = shared.now(&core.kernel);
+        let result = f(&mut core.kernel, now)?;
+        core.drain(shared);
+        Ok(result)
+    }
+
+    /// Connects a session by name (a new generation if the name was used before).
+    pub fn connect(&self, name: &str) -> Result<SessionId, Error> {
+        self.input(|k, now| k.connect(now, name))
+    }
+
+    /// Disconnects a session: its waiting tasks are rejected, its running tasks cancelled
+    /// (reason `disconnect`), and once they have stopped — or `config.disconnect_grace` has
+    /// passed, whichever is first — every task of it has left the registry. Resolves with the
+    /// cleanup report, which lists the tasks that were still running (stuck) at the end.
+    pub async fn disconnect(&self, name: &str) -> Result<CleanupReport, Error> {
+        let shared = self.shared();
+        let wait = {
+            let mut core = shared.core.lock().await;
+            let now = shared.now(&core.kernel);
+            let session = core.kernel.disconnect(now, name)?;
+            let signal = core.await_close(session);
+            core.drain(shared);
+            Wait::new(signal)
+        };
+        Ok(wait.await)
+    }
+
+    /// Adds a session to a group (created on first use): tasks aimed at the group run on
+    /// whichever member frees first.
+    pub fn join_group(&self, group: &str, session: SessionId) -> Result<GroupId, Error> {
+        self.input(|k, now| k.join_group(now, group, session))
+    }
+
+    /// Removes a session from a group.
+    pub fn leave_group(&self, group: &str, session: SessionId) -> Result<(), Error> {
+        self.input(|k, now| k.leave_group(now, group, session))
+    }
+
+    /// Shuts down: new submits are refused, waiting tasks rejected, running ones cancelled
+    /// (reason `shutdown`); resolves with the report once everything has left the registry
+    /// (at most `grace` later; tasks still running then are abandoned and listed as stuck).
+    /// Calling it again (or after the last clone was dropped) waits for the same report.
+    pub async fn shutdown(&self, grace: std::time::Duration) -> Result<CleanupReport, Error> {
+        let shared = self.shared();
+        let wait = {
+            let mut core = shared.core.lock().await;
+            let now = shared.now(&core.kernel);
+            let grace = Duration::from_nanos(u64::try_from(grace.as_nanos()).unwrap_or(u64::MAX));
+            match core.kernel.shutdown(now, grace) {
+                Ok(()) | Err(Error::ShuttingDown) => {}
+                Err(e) => return Err(e),
+            }
+            core.drain(shared);
+            Wait::new(core.shutdown.clone())
+        };
+        Ok(wait.await)
+    }
+
+    /// Submits a task of class `class` aimed at `target` (a [`SessionId`], a [`GroupId`], or
+    /// [`Target::None`] for background work) with the class's priority.
+    ///
+    /// `body` is called once per attempt with a fresh [`TaskContext`] (so a retry runs it
+    /// again) and returns `Result<T, E>`: `Ok` completes the task, `Err` fails the attempt —
+    /// retried after a backoff if `E` converts into a [retryable](TaskFailure::retryable)
+    /// failure and the class's retry policy has attempts left. A panic fails the attempt with
+    /// its message (never retried) and never reaches the driver.
+    ///
+    /// A refused submit (queue full, unknown class, shutting down, …) returns a handle that
+    /// resolves at once with the refusal and has no id.
+    pub fn submit<T, E, F, Fut>(
+        &self,
+        target: impl IntoTarget,
+        class: impl ClassRef,
+        body: F,
+    ) -> TaskHandle<T>
+    where
+        F: Fn(TaskContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Into<TaskFailure> + 'static,
+    {
+        self.task_builder(target, class).submit(body)
+    }
+
+    /// A builder for a task with options (priority, parent).
+    pub fn task_builder(&self, target: impl IntoTarget, class: impl ClassRef) -> TaskBuilder {
+        TaskBuilder::new(self.shared().clone(), target.into_target(), class)
+    }
+
+    /// Cancels a task by id (see [`TaskHandle::cancel`]).
+    pub fn cancel(&self, task: TaskId) -> Result<(), Error> {
+        handle::cancel(self.shared(), task)
+    }
+
+    /// Runs `f` on the kernel under its lock, for queries this type does not wrap. Keep it
+    /// short: every input waits meanwhile.
+    pub fn inspect<R>(&self, f: impl FnOnce(&Kernel) -> R) -> R {
+        f(&self.shared().core.lock_blocking().kernel)
+    }
+
+    /// Runs a query under the lock and dates its views: a view's `age` is as of now (the
+    /// kernel's own views are as of its latest input).
+    fn query<R>(
+        &self,
+        f: impl FnOnce(&Kernel) -> R,
+        views: impl FnOnce(&mut R) -> Vec<&mut TaskView>,
+    ) -> R {
+        let shared = self.shared();
+        let core = shared.core.lock_blocking();
+        let now = shared.now(&core.kernel);
+        let mut result = f(&core.kernel);
+        drop(core);
+        for view in views(&mut result) {
+            view.age = now.saturating_since(view.created_at);
+        }
+        result
+    }
+
+    /// A task's full view (state, class, session, parent, attempts, times, age, progress,
+    /// error, whether it is stuck).
+    pub fn task(&self, task: TaskId) -> Option<TaskView> {
+        self.query(|k| k.task(task), |v| v.iter_mut().collect())
+    }
+
+    /// Counts by state over the whole registry.
+    pub fn counts(&self) -> StateCounts {
+        self.inspect(Kernel::counts)
+    }
+
+    /// Counts by state of one class.
+    pub fn class_counts(&self, class: impl ClassRef) -> Option<StateCounts> {
+        let class = self.class_id(class)?;
+        self.inspect(|k| k.class_counts(class))
+    }
+
+    /// Counts by state of one session's tasks.
+    pub fn session_counts(&self, session: SessionId) -> Option<StateCounts> {
+        self.inspect(|k| k.session_counts(session))
+    }
+
+    /// A page of tasks matching `filter`, by id, after `after`, at most `limit`.
+    pub fn list(&self, filter: &ListFilter, after: Option<TaskId>, limit: usize) -> Page {
+        self.query(
+            |k| k.list(filter, after, limit),
+            |p| p.items.iter_mut().collect(),
+        )
+    }
+
+    /// Tasks asked to abort that have not stopped (their code cannot be aborted).
+    pub fn stuck(&self) -> Vec<TaskView> {
+        self.query(Kernel::stuck, |v| v.iter_mut().collect())
+    }
+
+    /// Why a task is where it is (for a queued one: what blocks it).
+    pub fn explain(&self, task: TaskId) -> Option<Explanation> {
+        self.inspect(|k| k.explain(task))
+    }
+
+    /// A metrics snapshot.
+    pub fn metrics(&self) -> Metrics {
+        self.inspect(Kernel::metrics)
+    }
+
+    /// Records in the registry (active and retained).
+    pub fn registry_len(&self) -> usize {
+        self.inspect(Kernel::registry_len)
+    }
+
+    /// The id of the connected session with this name.
+    pub fn session_id(&self, name: &str) -> Option<SessionId> {
+        self.inspect(|k| k.session_id(name))
+    }
+
+    /// A class's id.
+    pub fn class_id(&self, class: impl ClassRef) -> Option<ClassId> {
+        class.class_id(self.shared().class_names()).ok()
+    }
+
+    /// A class's name.
+    pub fn class_name(&self, class: ClassId) -> Option<String> {
+        self.shared().class_names().get(class.index()).cloned()
+    }
+
+    /// Task bodies whose handle has not resolved yet (the adapter's table; for tests).
+    pub fn pending_handles(&self) -> usize {
+        self.shared().core.lock_blocking().live_entries()
+    }
+
+    /// **Test-only** (feature `fault-injection`): switches on a deliberate adapter bug for this
+    /// scheduler (`None` switches it off), so a test can show that it catches the bug. See
+    /// [`Fault`](crate::Fault).
+    #[cfg(feature = "fault-injection")]
+    pub fn inject_fault(&self, fault: Option<crate::Fault>) {
+        self.shared().fault.set(fault);
+    }
+}
+
+/// Where a task runs: a [`SessionId`], a [`GroupId`] or a [`Target`].
+pub trait IntoTarget {
+    /// The kernel's target.
+    fn into_target(self) -> Target;
+}
+
+impl IntoTarget for Target {
+    fn into_target(self) -> Target {
+        self
+    }
+}
+
+impl IntoTarget for SessionId {
+    fn into_target(self) -> Target {
+        Target::Session(self)
+    }
+}
+
+impl IntoTarget for GroupId {
+    fn into_target(self) -> Target {
+        Target::Group(self)
+    }
+}
+
+/// A class, by name or by [`ClassId`].
+pub trait ClassRef {
+    /// The class's id among the configured class names (in id order), or the class's spelling
+    /// if there is no such class.
+    fn class_id(&self, names: &[String]) -> Result<ClassId, String>;
+}
+
+impl ClassRef for &str {
+    fn class_id(&self, names: &[String]) -> Result<ClassId, String> {
+        names
+            .iter()
+            .position(|n| n == self)
+            .and_then(|i| u16::try_from(i).ok())
+            .map(ClassId)
+            .ok_or_else(|| (*self).to_owned())
+    }
+}
+
+impl ClassRef for String {
+    fn class_id(&self, names: &[String]) -> Result<ClassId, String> {
+        self.as_str().class_id(names)
+    }
+}
+
+impl ClassRef for &String {
+    fn class_id(&self, names: &[String]) -> Result<ClassId, String> {
+        self.as_str().class_id(names)
+    }
+}
+
+impl ClassRef for ClassId {
+    fn class_id(&self, names: &[String]) -> Result<ClassId, String> {
+        if self.index() < names.len() {
+            Ok(*self)
+        } else {
+            Err(self.to_string())
+        }
+    }
+}
+
+/// Options for one task: built by [`Scheduler::task_builder`] or [`TaskContext::child`], sent by
+/// [`submit`](TaskBuilder::submit).
+///
+/// ```
+/// # #[cfg(feature = "tokio")]
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use baton_kernel::{preset, Target};
+/// use baton_runtime::{Scheduler, TaskFailure};
+/// let scheduler = Scheduler::new(preset::job_manager()).unwrap();
+/// let job = scheduler
+///     .task_builder(Target::None, "job")
+///     .priority(9)
+///     .submit(|ctx| async move { Ok::<_, TaskFailure>(ctx.attempt()) });
+/// assert_eq!(job.await, Ok(1));
+/// # });
+/// ```
+#[must_use = "a TaskBuilder does nothing until .submit(body)"]
+pub struct TaskBuilder {
+    shared: Arc<Shared>,
+    class: Result<ClassId, String>,
+    target: Target,
+    priority: Option<u8>,
+    parent: Option<TaskId>,
+}
+
+impl fmt::Debug for TaskBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskBuilder")
+            .field("class", &self.class)
+            .field("target", &self.target)
+            .field("priority", &self.priority)
+            .field("parent", &self.parent)
+            .finish()
+    }
+}
+
+impl TaskBuilder {
+    pub(crate) fn new(shared: Arc<Shared>, target: Target, class: impl ClassRef) -> Self {
+        let class = class.class_id(shared.class_names());
+        TaskBuilder {
+            shared,
+            class,
+            target,
+            priority: None,
+            parent: None,
+        }
+    }
+
+    /// Overrides the class's priority (higher runs first).
+    pub fn priority(mut self, priority: u8) -> Self {
+        self.priority = Some(priority);
+        self
+    }
+
+    /// Makes the task a child of `parent`: cancelling the parent cancels it.
+    pub fn parent(mut self, parent: TaskId) -> Self {
+        self.parent = Some(parent);
+        self
+    }
+
+    /// Aims the task elsewhere.
+    pub fn target(mut self, target: impl IntoTarget) -> Self {
+        self.target = target.into_target();
+        self
+    }
+
+    /// Submits the task (see [`Scheduler::submit`] for the body's contract).
+    pub fn submit<T, E, F, Fut>(self, body: F) -> TaskHandle<T>
+    where
+        F: Fn(TaskContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Into<TaskFailure> + 'static,
+    {
+        let slot = Arc::new(Slot::new());
+        let shared = self.shared;
+        let class = match self.class {
+            Ok(class) => class,
+            Err(name) => {
+                slot.resolve_err(TaskError::UnknownClass(name));
+                return TaskHandle::new(None, slot, shared);
+            }
+        };
+        let body: Arc<dyn ErasedBody> = Arc::new(TypedBody {
+            body,
+            slot: slot.clone(),
+        });
+        let submit = Submit {
+            class,
+            target: self.target,
+            priority: self.priority,
+            parent: self.parent,
+        };
+        let id = {
+            let mut core = shared.core.lock_blocking();
+            let now = shared.now(&core.kernel);
+            match core.kernel.submit(now, submit) {
+                Ok(id) => {
+                    let resolver: Arc<dyn Resolve> = slot.clone();
+                    core.insert(id, body, resolver);
+                    core.drain(&shared);
+                    Some(id)
+                }
+                Err(error) => {
+                    slot.resolve_err(TaskError::from_submit_error(error));
+                    None
+                }
+            }
+        };
+        TaskHandle::new(id, slot, shared)
+    }
+}

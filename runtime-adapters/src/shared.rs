@@ -1,0 +1,289 @@
+//! The state every handle shares: the kernel and the adapter's tables behind one lock, the
+//! runtime, the clock's epoch and the driver's wake-up; and `drain`, which turns the kernel's
+//! actions into effects.
+
+use crate::attempt::{Attempt, ErasedBody, Holds};
+use crate::context::TaskContext;
+use crate::fault::Fault;
+use crate::runtime::Runtime;
+use crate::signal::{Notify, Signal};
+use crate::slot::Resolve;
+use baton_kernel::{
+    Action, CancelReason, ClassId, CleanupReport, Exit, Instant, Kernel, Notice, Outcome, Scope,
+    SessionId, TaskId,
+};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Shared by the scheduler handles, task handles, task contexts and the driver.
+pub(crate) struct Shared {
+    /// The kernel and the adapter's tables. Never held across an `.await`: every critical section
+    /// is one kernel input plus draining its actions, so sync callers (`submit`, `cancel`,
+    /// `progress`, queries) may take it with `lock_blocking`.
+    pub(crate) core: crate::sync::CoreLock<Core>,
+    pub(crate) runtime: Arc<dyn Runtime>,
+    /// The runtime instant that is the kernel's `Instant::ZERO`.
+    epoch: std::time::Instant,
+    /// Wakes the driver when the kernel's next deadline changed.
+    pub(crate) wake: Notify,
+    /// Class names by id (the config never changes, so lookups need no lock).
+    class_names: Vec<String>,
+    /// The deliberate bug switched on by `Scheduler::inject_fault` (test-only).
+    #[cfg(feature = "fault-injection")]
+    pub(crate) fault: crate::fault::Switch,
+}
+
+/// The kernel plus what the adapter keeps per task and per pending close.
+pub(crate) struct Core {
+    pub(crate) kernel: Kernel,
+    /// Tasks that have not reached a terminal state: their body and handle.
+    entries: BTreeMap<TaskId, Entry>,
+    /// Disconnects waiting for their session's cleanup report.
+    closing: BTreeMap<SessionId, Arc<Signal<CleanupReport>>>,
+    /// Set once with the shutdown's cleanup report.
+    pub(crate) shutdown: Arc<Signal<CleanupReport>>,
+    /// The deadline the driver has armed (or has been told to arm).
+    armed: Option<Instant>,
+}
+
+struct Entry {
+    body: Arc<dyn ErasedBody>,
+    resolver: Arc<dyn Resolve>,
+    /// The current attempt's signals, once started.
+    run: Option<Run>,
+}
+
+struct Run {
+    cancel: Arc<Signal<CancelReason>>,
+    abort: Arc<Signal<()>>,
+}
+
+impl Shared {
+    pub(crate) fn new(kernel: Kernel, runtime: Arc<dyn Runtime>) -> Self {
+        let class_names = kernel
+            .config()
+            .classes
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
+        let epoch = runtime.now();
+        Shared {
+            core: crate::sync::CoreLock::new(Core {
+                kernel,
+                entries: BTreeMap::new(),
+                closing: BTreeMap::new(),
+                shutdown: Arc::new(Signal::new()),
+                armed: None,
+            }),
+            runtime,
+            epoch,
+            // Notified from the start, so the driver's first wait returns at once and it reads
+            // the kernel's first deadline.
+            wake: Notify::new(true),
+            class_names,
+            #[cfg(feature = "fault-injection")]
+            fault: crate::fault::Switch::default(),
+        }
+    }
+
+    /// Whether `fault` was injected (test-only, feature `fault-injection`).
+    #[cfg(feature = "fault-injection")]
+    pub(crate) fn injected(&self, fault: Fault) -> bool {
+        self.fault.is(fault)
+    }
+
+    /// Without feature `fault-injection` no fault is ever injected.
+    #[cfg(not(feature = "fault-injection"))]
+    #[inline(always)]
+    pub(crate) fn injected(&self, _fault: Fault) -> bool {
+        false
+    }
+
+    /// The kernel's `now`: runtime time since the epoch, never earlier than an instant the kernel
+    /// has seen (callers read it under the lock, so inputs reach the kernel in time order).
+    pub(crate) fn now(&self, kernel: &Kernel) -> Instant {
+        let elapsed = self.runtime.now().saturating_duration_since(self.epoch);
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        Instant::from_nanos(nanos).max(kernel.now())
+    }
+
+    /// The runtime instant of a kernel instant.
+    pub(crate) fn to_std(&self, at: Instant) -> std::time::Instant {
+        let offset = std::time::Duration::from_nanos(at.as_nanos());
+        // A deadline past what `std::time::Instant` can hold is "never": a year is as good.
+        self.epoch
+            .checked_add(offset)
+            .unwrap_or_else(|| self.runtime.now() + std::time::Duration::from_secs(365 * 86_400))
+    }
+
+    pub(crate) fn class_names(&self) -> &[String] {
+        &self.class_names
+    }
+
+    /// Reports that an attempt's code has stopped. An error means the kernel had already ended
+    /// the task (cleanup after disconnect or shutdown), which is expected for stuck tasks.
+    pub(crate) async fn report(self: &Arc<Self>, task: TaskId, exit: Exit) {
+        let mut core = self.core.lock().await;
+        let now = self.now(&core.kernel);
+        let _ = core.kernel.finished(now, task, exit);
+        core.drain(self);
+    }
+}
+
+impl Core {
+    /// Registers a submitted task's body and handle (before draining, so its `Start` finds it).
+    pub(crate) fn insert(
+        &mut self,
+        task: TaskId,
+        body: Arc<dyn ErasedBody>,
+        resolver: Arc<dyn Resolve>,
+    ) {
+        self.entries.insert(
+            task,
+            Entry {
+                body,
+                resolver,
+                run: None,
+            },
+        );
+    }
+
+    /// Registers a disconnect waiting for its report (before draining: the report may come at
+    /// once).
+    pub(crate) fn await_close(&mut self, session: SessionId) -> Arc<Signal<CleanupReport>> {
+        self.closing.entry(session).or_default().clone()
+    }
+
+    /// Tasks whose handle is not resolved yet.
+    pub(crate) fn live_entries(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Performs every pending action, then wakes the driver if the next deadline changed. Called
+    /// after every kernel input, under the lock.
+    pub(crate) fn drain(&mut self, shared: &Arc<Shared>) {
+        self.drain_actions(shared);
+        let next = self.kernel.poll_timeout();
+        if next != self.armed {
+            self.armed = next;
+            if !shared.injected(Fault::LostWakeup) {
+                shared.wake.notify();
+            }
+        }
+    }
+
+    /// The driver's side: it arms `next` itself, so no wake-up is needed.
+    pub(crate) fn drain_for_driver(&mut self, shared: &Arc<Shared>) -> Option<Instant> {
+        self.drain_actions(shared);
+        self.armed = self.kernel.poll_timeout();
+        self.armed
+    }
+
+    fn drain_actions(&mut self, shared: &Arc<Shared>) {
+        while let Some(action) = self.kernel.poll_action() {
+            match action {
+                Action::Start {
+                    task,
+                    class,
+                    session,
+                    attempt,
+                } => self.start(shared, task, class, session, attempt),
+                Action::Cancel { task, reason } => {
+                    if shared.injected(Fault::IgnoreCancel) {
+                        continue;
+                    }
+                    if let Some(run) = self.entries.get(&task).and_then(|e| e.run.as_ref()) {
+                        run.cancel.set(reason);
+                        if shared.injected(Fault::ReleaseOnCancel) {
+                            let now = shared.now(&self.kernel);
+                            let exit = Exit::Failed {
+                                error: "released on cancel (injected fault)".to_owned(),
+                                retryable: false,
+                            };
+                            let _ = self.kernel.finished(now, task, exit);
+                        }
+                    }
+                }
+                Action::Abort { task } => {
+                    if let Some(run) = self.entries.get(&task).and_then(|e| e.run.as_ref()) {
+                        run.abort.set(());
+                    }
+                }
+                Action::Notify(Notice::Finished { task, outcome }) => {
+                    if let Some(entry) = self.entries.remove(&task) {
+                        // Cleanup may abandon a task that was never asked to abort (a disconnect
+                        // grace shorter than the class's): stop its code now, like an abort.
+                        if outcome == Outcome::Abandoned
+                            && let Some(run) = &entry.run
+                        {
+                            run.abort.set(());
+                        }
+                        entry.resolver.resolve_outcome(outcome);
+                    }
+                }
+                Action::Notify(Notice::Closed(report)) => match report.scope {
+                    Scope::Session(session) => {
+                        if let Some(signal) = self.closing.remove(&session) {
+                            signal.set(report);
+                        }
+                    }
+                    Scope::Shutdown => {
+                        self.shutdown.set(report);
+                    }
+                },
+                Action::Notify(Notice::Retrying { .. } | Notice::Removed { .. }) => {}
+            }
+        }
+    }
+
+    fn start(
+        &mut self,
+        shared: &Arc<Shared>,
+        task: TaskId,
+        class: ClassId,
+        session: Option<SessionId>,
+        attempt: u32,
+    ) {
+        let Some(entry) = self.entries.get_mut(&task) else {
+            // Every submit registers its entry before draining, so this cannot happen; if it
+            // did, report at once rather than hold the session for ever.
+            debug_assert!(false, "Start for {task} with no registered body");
+            let now = self.kernel.now();
+            let _ = self.kernel.finished(
+                now,
+                task,
+                Exit::Failed {
+                    error: "no body registered (adapter bug)".to_owned(),
+                    retryable: false,
+                },
+            );
+            return;
+        };
+        let cancel = Arc::new(Signal::new());
+        let abort = Arc::new(Signal::new());
+        let holds = Arc::new(Holds::new());
+        let ctx = TaskContext::new(
+            shared.clone(),
+            task,
+            class,
+            session,
+            attempt,
+            cancel.clone(),
+            holds.clone(),
+        );
+        entry.run = Some(Run {
+            cancel,
+            abort: abort.clone(),
+        });
+        let run = Attempt {
+            shared: shared.clone(),
+            task,
+            body: entry.body.clone(),
+            resolver: entry.resolver.clone(),
+            ctx,
+            abort,
+            holds,
+        };
+        shared.runtime.spawn(Box::pin(run.run()));
+    }
+}

@@ -1,0 +1,267 @@
+//! Planted bugs: kernels (and one driver) that are wrong in one precise way, so tests can prove
+//! that the oracle catches each with the right property.
+//!
+//! | mutant | the bug | caught by |
+//! |---|---|---|
+//! | `second_best` | the two highest class priorities are swapped inside the kernel | order |
+//! | `early_free` | a cancelled task's session is freed at once, before the task stops | exclusivity |
+//! | `late_deadline` | queue timeouts fire one nanosecond late | deadlines |
+//! | `exceed_limit` | every class limit is one higher than configured | limits |
+//! | `double_notice` | every 50th terminal notice is sent twice | accounting |
+//! | `dirty_error` | a refused input cancels a queued task before returning the error | robustness |
+//! | `leaky_disconnect` | disconnect cleanup waits ten times the configured grace | cleanup |
+//! | `nondeterministic` | the jitter seed depends on how many kernels the process built | determinism |
+//! | `lazy_start` | `Start` actions are handed out one input late | work conservation |
+//! | `drop_report` (driver) | the driver loses one finish report in 20 | liveness |
+
+use crate::under_test::{KernelUnderTest, notice_task};
+use baton_kernel::{
+    Action, Applied, Config, Duration, Error, Exit, Input, Instant, Kernel, ListFilter, Notice,
+    Submit, TaskId, TaskState,
+};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A planted bug.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MutantKind {
+    /// Swaps the two highest class priorities inside the kernel: it starts the second-best task.
+    SecondBest,
+    /// Frees a cancelled task's session before the task has stopped.
+    EarlyFree,
+    /// Fires queue timeouts one nanosecond late.
+    LateDeadline,
+    /// Lets each limited class run one task more than its limit.
+    ExceedLimit,
+    /// Sends every 50th terminal notice twice.
+    DoubleNotice,
+    /// Changes the state before returning an error.
+    DirtyError,
+    /// Keeps a disconnected session's records ten times longer than its grace.
+    LeakyDisconnect,
+    /// Seeds the kernel's jitter from a process-wide counter.
+    Nondeterministic,
+    /// Hands out `Start` actions one input late: the driver does not learn of a start in time.
+    LazyStart,
+    /// A driver bug, not a kernel one: one finish report in 20 is lost.
+    DropReport,
+}
+
+impl MutantKind {
+    /// Every planted bug.
+    pub const ALL: [MutantKind; 10] = [
+        MutantKind::SecondBest,
+        MutantKind::EarlyFree,
+        MutantKind::LateDeadline,
+        MutantKind::ExceedLimit,
+        MutantKind::DoubleNotice,
+        MutantKind::DirtyError,
+        MutantKind::LeakyDisconnect,
+        MutantKind::Nondeterministic,
+        MutantKind::LazyStart,
+        MutantKind::DropReport,
+    ];
+
+    /// The name used on the command line.
+    pub const fn name(self) -> &'static str {
+        match self {
+            MutantKind::SecondBest => "second_best",
+            MutantKind::EarlyFree => "early_free",
+            MutantKind::LateDeadline => "late_deadline",
+            MutantKind::ExceedLimit => "exceed_limit",
+            MutantKind::DoubleNotice => "double_notice",
+            MutantKind::DirtyError => "dirty_error",
+            MutantKind::LeakyDisconnect => "leaky_disconnect",
+            MutantKind::Nondeterministic => "nondeterministic",
+            MutantKind::LazyStart => "lazy_start",
+            MutantKind::DropReport => "drop_report",
+        }
+    }
+
+    /// Parses a name.
+    pub fn from_name(name: &str) -> Option<MutantKind> {
+        MutantKind::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// Whether the bug is in the driver (the harness) rather than the kernel.
+    pub const fn is_driver_bug(self) -> bool {
+        matches!(self, MutantKind::DropReport)
+    }
+}
+
+/// Counts kernels built by [`MutantKind::Nondeterministic`] in this process.
+static BUILT: AtomicU64 = AtomicU64::new(0);
+
+/// A kernel with one planted bug. The harness and oracle see [`Mutant::config`], the configuration
+/// the user asked for; the wrapped kernel may run with a different one.
+#[derive(Clone, Debug)]
+pub struct Mutant {
+    kind: MutantKind,
+    inner: Kernel,
+    believed: Config,
+    now: Instant,
+    /// `second_best`: kernel priority for each user priority.
+    priority_map: BTreeMap<u8, u8>,
+    /// `early_free`: tasks ended early whose real report has not come yet.
+    freed: BTreeSet<TaskId>,
+    /// `early_free`: notices held back until the real report.
+    held: Vec<Action>,
+    out: VecDeque<Action>,
+    notices: u64,
+}
+
+impl Mutant {
+    /// Builds the mutant kernel for `config`.
+    pub fn new(kind: MutantKind, config: Config) -> Result<Self, baton_kernel::ConfigError> {
+        let mut inner_config = config.clone();
+        let mut priority_map = BTreeMap::new();
+        match kind {
+            MutantKind::SecondBest => {
+                let mut prios: Vec<u8> = config.classes.iter().map(|c| c.priority).collect();
+                prios.sort_unstable();
+                prios.dedup();
+                if let [.., a, b] = prios[..] {
+                    priority_map.insert(a, b);
+                    priority_map.insert(b, a);
+                }
+            }
+            MutantKind::LateDeadline => {
+                for c in &mut inner_config.classes {
+                    c.queue_timeout = c
+                        .queue_timeout
+                        .map(|d| Duration::from_nanos(d.as_nanos() + 1));
+                }
+            }
+            MutantKind::ExceedLimit => {
+                for c in &mut inner_config.classes {
+                    c.limit = c.limit.map(|l| l + 1);
+                }
+            }
+            MutantKind::LeakyDisconnect => {
+                inner_config.disconnect_grace =
+                    Duration::from_nanos(config.disconnect_grace.as_nanos().saturating_mul(10));
+            }
+            MutantKind::Nondeterministic => {
+                inner_config.seed = config
+                    .seed
+                    .wrapping_add(BUILT.fetch_add(1, Ordering::Relaxed));
+            }
+            _ => {}
+        }
+        Ok(Mutant {
+            kind,
+            inner: Kernel::new(inner_config)?,
+            believed: config,
+            now: Instant::ZERO,
+            priority_map,
+            freed: BTreeSet::new(),
+            held: Vec::new(),
+            out: VecDeque::new(),
+            notices: 0,
+        })
+    }
+
+    /// Moves the wrapped kernel's actions to the output, bending them as the bug says.
+    fn pump(&mut self) {
+        while let Some(action) = self.inner.poll_action() {
+            match (&action, self.kind) {
+                (Action::Cancel { task, .. }, MutantKind::EarlyFree) => {
+                    let task = *task;
+                    self.out.push_back(action);
+                    if self.inner.finished(self.now, task, Exit::Completed).is_ok() {
+                        self.freed.insert(task);
+                    }
+                }
+                (Action::Start { .. }, MutantKind::LazyStart) => self.held.push(action),
+                (Action::Notify(Notice::Finished { .. }), MutantKind::DoubleNotice) => {
+                    self.notices += 1;
+                    if self.notices % 50 == 0 {
+                        self.out.push_back(action.clone());
+                    }
+                    self.out.push_back(action);
+                }
+                _ if self.kind == MutantKind::EarlyFree
+                    && notice_task(&action).is_some_and(|t| self.freed.contains(&t)) =>
+                {
+                    self.held.push(action);
+                }
+                _ => self.out.push_back(action),
+            }
+        }
+    }
+
+    fn map_input(&self, input: Input) -> Input {
+        match input {
+            Input::Submit(s) if self.kind == MutantKind::SecondBest => {
+                let class_priority = self
+                    .believed
+                    .classes
+                    .get(s.class.index())
+                    .map_or(0, |c| c.priority);
+                let p = s.priority.unwrap_or(class_priority);
+                Input::Submit(Submit {
+                    priority: Some(*self.priority_map.get(&p).unwrap_or(&p)),
+                    ..s
+                })
+            }
+            other => other,
+        }
+    }
+}
+
+impl KernelUnderTest for Mutant {
+    fn apply(&mut self, now: Instant, input: Input) -> Result<Applied, Error> {
+        if let (MutantKind::EarlyFree, Input::Finished { task, .. }) = (self.kind, &input)
+            && self.freed.remove(task)
+        {
+            // The real report of a task the bug already ended: release what was held back.
+            let task = *task;
+            self.now = self.now.max(now);
+            let (mine, rest): (Vec<Action>, Vec<Action>) = std::mem::take(&mut self.held)
+                .into_iter()
+                .partition(|a| notice_task(a) == Some(task));
+            self.held = rest;
+            self.out.extend(mine);
+            return Ok(Applied::Done);
+        }
+        if self.kind == MutantKind::LazyStart {
+            // The starts of the previous input come out only now.
+            self.out.extend(self.held.drain(..));
+        }
+        let input = self.map_input(input);
+        let result = self.inner.apply(now, input);
+        if result.is_ok() {
+            self.now = now;
+        } else if self.kind == MutantKind::DirtyError {
+            let filter = ListFilter {
+                state: Some(TaskState::Queued),
+                ..ListFilter::default()
+            };
+            if let Some(v) = self.inner.list(&filter, None, 1).items.first() {
+                let _ = self.inner.cancel(self.now, v.id);
+            }
+        }
+        self.pump();
+        result
+    }
+
+    fn poll_action(&mut self) -> Option<Action> {
+        self.out.pop_front()
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.inner.poll_timeout()
+    }
+
+    fn kernel(&self) -> &Kernel {
+        &self.inner
+    }
+
+    fn config(&self) -> &Config {
+        &self.believed
+    }
+
+    fn box_clone(&self) -> Box<dyn KernelUnderTest> {
+        Box::new(self.clone())
+    }
+}
