@@ -148,6 +148,16 @@ pub enum Error {
     /// `Exit::Dropped` reported for a task the kernel never asked to abort.
     #[error("{0} was not aborted, so it cannot have been dropped")]
     NotAborted(TaskId),
+    /// A report for an earlier attempt of a task that has since been retried (a late duplicate).
+    #[error("{task}: report for attempt {attempt}, but attempt {current} is the one running")]
+    StaleReport {
+        /// The task.
+        task: TaskId,
+        /// The attempt the report was for.
+        attempt: u32,
+        /// The attempt the kernel is running.
+        current: u32,
+    },
     /// Cancel of a task that has already ended.
     #[error("{0} has already ended")]
     AlreadyEnded(TaskId),

@@ -57,6 +57,15 @@ pub enum Input {
         /// How its future stopped.
         exit: Exit,
     },
+    /// [`Kernel::finished_attempt`].
+    FinishedAttempt {
+        /// The task.
+        task: TaskId,
+        /// The attempt the report is for.
+        attempt: u32,
+        /// How its future stopped.
+        exit: Exit,
+    },
     /// [`Kernel::shutdown`].
     Shutdown {
         /// Grace before everything is removed.
@@ -107,6 +116,13 @@ impl Kernel {
             Input::Finished { task, exit } => {
                 self.finished(now, task, exit).map(|()| Applied::Done)
             }
+            Input::FinishedAttempt {
+                task,
+                attempt,
+                exit,
+            } => self
+                .finished_attempt(now, task, attempt, exit)
+                .map(|()| Applied::Done),
             Input::Shutdown { grace } => self.shutdown(now, grace).map(|()| Applied::Done),
             Input::Timeout => self.handle_timeout(now).map(|()| Applied::Done),
         }

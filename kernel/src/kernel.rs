@@ -619,6 +619,31 @@ impl Kernel {
         Ok(())
     }
 
+    /// [`finished`](Kernel::finished) for one attempt: the report is refused with
+    /// `StaleReport` unless `attempt` is the attempt now running (as given in its
+    /// [`Action::Start`]). Drivers that can deliver a late or duplicated report should use this
+    /// form, so a stale report of attempt k can never free the session of attempt k + 1. O(log n).
+    pub fn finished_attempt(
+        &mut self,
+        now: Instant,
+        task: TaskId,
+        attempt: u32,
+        exit: Exit,
+    ) -> Result<(), Error> {
+        self.check_time(now)?;
+        if let Some(t) = self.tasks.get(&task)
+            && t.state.is_active()
+            && t.attempt != attempt
+        {
+            return Err(Error::StaleReport {
+                task,
+                attempt,
+                current: t.attempt,
+            });
+        }
+        self.finished(now, task, exit)
+    }
+
     /// Shuts the kernel down: waiting tasks are Rejected(Shutdown), running ones cancelled
     /// (reason Shutdown), new submits refused; by `now + grace` at the latest every task has left
     /// the registry (still-running ones Abandoned and reported as stuck) and a

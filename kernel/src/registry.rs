@@ -227,16 +227,25 @@ mod tests {
         for id in [200u64, 1, 64, 63, 65] {
             assert!(slab.insert(session(id)).is_none());
         }
-        assert!(slab.insert(session(64)).is_some(), "replacing hands the old record back");
+        assert!(
+            slab.insert(session(64)).is_some(),
+            "replacing hands the old record back"
+        );
         assert_eq!(slab.len(), 5);
         let ids: Vec<u64> = slab.keys().map(|s| s.0).collect();
         assert_eq!(ids, vec![1, 63, 64, 65, 200]);
         let after: Vec<u64> = slab
-            .range((Bound::Excluded(SessionId(63)), Bound::Excluded(SessionId(200))))
+            .range((
+                Bound::Excluded(SessionId(63)),
+                Bound::Excluded(SessionId(200)),
+            ))
             .map(|s| s.id.0)
             .collect();
         assert_eq!(after, vec![64, 65]);
-        assert_eq!(slab.remove(&SessionId(200)).map(|s| s.id), Some(SessionId(200)));
+        assert_eq!(
+            slab.remove(&SessionId(200)).map(|s| s.id),
+            Some(SessionId(200))
+        );
         assert!(slab.remove(&SessionId(200)).is_none());
         assert!(slab.get(&SessionId(7)).is_none());
         // The chunk of 200 was freed with its last record.
@@ -251,7 +260,10 @@ mod tests {
         let json = serde_json::to_string(&slab).expect("serializes");
         let back: Slab<Session> = serde_json::from_str(&json).expect("decodes");
         assert_eq!(back, slab);
-        let dup = format!("[{0},{0}]", serde_json::to_string(&session(3)).expect("serializes"));
+        let dup = format!(
+            "[{0},{0}]",
+            serde_json::to_string(&session(3)).expect("serializes")
+        );
         assert!(serde_json::from_str::<Slab<Session>>(&dup).is_err());
     }
 }

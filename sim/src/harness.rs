@@ -978,14 +978,10 @@ impl Sim {
 
     fn report(&mut self, e: ExecId, exit: Exit, duplicate: bool) {
         let task = self.execs[e as usize].task;
+        let attempt = self.execs[e as usize].attempt;
         if duplicate {
-            // A stale duplicate while a newer attempt runs would be taken for that attempt's
-            // report: `finished` carries no attempt number, so no kernel could tell them apart.
-            // The injector only sends duplicates the kernel can recognise (see the README).
-            let current = self.tasks[task.0 as usize].exec;
-            if current != Some(e) && current.is_some_and(|c| !self.execs[c as usize].reported) {
-                return;
-            }
+            // Reports name their attempt (`finished_attempt`), so even a stale duplicate that
+            // arrives while a newer attempt runs is refused instead of freeing its session.
             self.counters.hit(Sometimes::DuplicateReport);
         } else {
             self.execs[e as usize].reported = true;
@@ -995,7 +991,11 @@ impl Sim {
                 return;
             }
         }
-        let _ = self.input(Input::Finished { task, exit });
+        let _ = self.input(Input::FinishedAttempt {
+            task,
+            attempt,
+            exit,
+        });
         self.after_input();
     }
 

@@ -211,7 +211,10 @@ impl Mutant {
 
 impl KernelUnderTest for Mutant {
     fn apply(&mut self, now: Instant, input: Input) -> Result<Applied, Error> {
-        if let (MutantKind::EarlyFree, Input::Finished { task, .. }) = (self.kind, &input)
+        if let (
+            MutantKind::EarlyFree,
+            Input::Finished { task, .. } | Input::FinishedAttempt { task, .. },
+        ) = (self.kind, &input)
             && self.freed.remove(task)
         {
             // The real report of a task the bug already ended: release what was held back.

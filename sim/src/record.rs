@@ -122,6 +122,15 @@ impl IdMap {
                 task: self.task(task),
                 exit,
             },
+            Input::FinishedAttempt {
+                task,
+                attempt,
+                exit,
+            } => Input::FinishedAttempt {
+                task: self.task(task),
+                attempt,
+                exit,
+            },
             other => other,
         }
     }
@@ -222,7 +231,9 @@ impl Recording {
             let actions: Vec<Action> = std::iter::from_fn(|| kernel.poll_action()).collect();
             oracle.after(&*kernel, now, &input, &result, &actions, before);
             ids.learn(rec.result, &result);
-            if let (Input::Finished { task, .. }, Ok(_)) = (&input, &result) {
+            if let (Input::Finished { task, .. } | Input::FinishedAttempt { task, .. }, Ok(_)) =
+                (&input, &result)
+            {
                 oracle.run_end(*task, running.remove(task).flatten());
             }
             for a in &actions {

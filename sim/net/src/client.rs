@@ -197,7 +197,11 @@ pub async fn run(spec: Arc<ClientSpec>) -> turmoil::Result {
             body(ctx, link.clone(), body_op.clone(), origin, body_log.clone())
         });
         let Some(id) = handle.id() else {
-            let error = handle.await.err().map(|e| e.to_string()).unwrap_or_default();
+            let error = handle
+                .await
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
             log.push(Event::Refused {
                 client,
                 inc,

@@ -196,21 +196,37 @@ pub fn run(scenario: &Scenario, seed: u64, options: Options) -> Report {
                 Event::Arrive { origin, .. } => {
                     active_ops += 1;
                     if !healed {
-                        fire(&mut sim, &plan, &mut phases, &log, &mut stats, now_ms, |k| {
-                            *k == FaultKind::LoseResponse {
-                                client: origin.client,
-                            }
-                        });
+                        fire(
+                            &mut sim,
+                            &plan,
+                            &mut phases,
+                            &log,
+                            &mut stats,
+                            now_ms,
+                            |k| {
+                                *k == FaultKind::LoseResponse {
+                                    client: origin.client,
+                                }
+                            },
+                        );
                     }
                 }
                 Event::End { origin, how, .. } => {
                     active_ops -= 1;
                     if *how == End::Completed && !healed {
-                        fire(&mut sim, &plan, &mut phases, &log, &mut stats, now_ms, |k| {
-                            *k == FaultKind::HoldResponse {
-                                client: origin.client,
-                            }
-                        });
+                        fire(
+                            &mut sim,
+                            &plan,
+                            &mut phases,
+                            &log,
+                            &mut stats,
+                            now_ms,
+                            |k| {
+                                *k == FaultKind::HoldResponse {
+                                    client: origin.client,
+                                }
+                            },
+                        );
                     }
                 }
                 Event::ClientUp { client, inc } => {
@@ -242,7 +258,9 @@ pub fn run(scenario: &Scenario, seed: u64, options: Options) -> Report {
     for entry in &entries {
         match &entry.event {
             Event::Submit { .. } => stats.tasks += 1,
-            Event::Outcome { outcome, .. } => *stats.outcomes.entry(outcome.clone()).or_default() += 1,
+            Event::Outcome { outcome, .. } => {
+                *stats.outcomes.entry(outcome.clone()).or_default() += 1
+            }
             Event::Arrive { .. } => stats.server_ops += 1,
             Event::End { how, .. } => {
                 *stats.server_ends.entry(format!("{how:?}")).or_default() += 1;
@@ -302,7 +320,10 @@ fn start(sim: &mut turmoil::Sim<'_>, kind: &FaultKind, log: &Log) {
             sim.set_link_fail_rate("server", client_host(client), f64::from(per_mille) / 1000.0);
         }
         FaultKind::ServerCrash => sim.crash("server"),
-        FaultKind::ClientCrash { client } => sim.crash(client_host(client)),
+        FaultKind::ClientCrash { client } => {
+            log.push(Event::ClientCrash { client });
+            sim.crash(client_host(client));
+        }
     }
 }
 

@@ -68,6 +68,11 @@ pub enum End {
 pub enum Event {
     /// The harness injected or healed a fault.
     Fault(String),
+    /// The harness crashed a client host: its current incarnation's tasks are lost with it.
+    ClientCrash {
+        /// Client index.
+        client: u8,
+    },
     /// A client's software started (incarnation `inc`).
     ClientUp {
         /// Client index.
@@ -253,7 +258,10 @@ impl Log {
 
     /// The entries from index `from` on.
     pub fn since(&self, from: usize) -> Vec<Entry> {
-        self.lock().get(from..).map(<[Entry]>::to_vec).unwrap_or_default()
+        self.lock()
+            .get(from..)
+            .map(<[Entry]>::to_vec)
+            .unwrap_or_default()
     }
 
     /// Every entry.

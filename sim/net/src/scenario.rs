@@ -109,7 +109,12 @@ pub struct LinkFaults {
 
 impl LinkFaults {
     fn total(&self) -> u32 {
-        self.partition + self.hold + self.hold_response + self.lose_response + self.spike + self.loss
+        self.partition
+            + self.hold
+            + self.hold_response
+            + self.lose_response
+            + self.spike
+            + self.loss
     }
 }
 
@@ -311,9 +316,8 @@ impl Scenario {
         let end_ms = settled_ms + self.tail_ms;
         let t = &self.timing;
         let slack = t.abandon_wait + t.connect_timeout + t.hello_timeout + t.grace;
-        let deadline_ms = end_ms
-            + (t.queue_timeout + t.max_run_timeout() + slack).as_millis() as u64
-            + 2000;
+        let deadline_ms =
+            end_ms + (t.queue_timeout + t.max_run_timeout() + slack).as_millis() as u64 + 2000;
         let clients = (0..self.clients)
             .map(|_| self.workload(&mut rng, end_ms))
             .collect();
@@ -445,7 +449,11 @@ impl Scenario {
             } else {
                 dur_ms
             };
-            faults.push(PlannedFault { at_ms: at, dur_ms, kind });
+            faults.push(PlannedFault {
+                at_ms: at,
+                dur_ms,
+                kind,
+            });
             at += reserved + rng.range(self.link_gap_ms.0, self.link_gap_ms.1);
         }
     }

@@ -470,16 +470,18 @@ impl Oracle {
                 m.progress(t, *task);
                 Cause::Other
             }
-            (Input::Finished { task, exit }, _) => Cause::Finished(
-                *task,
-                match exit {
-                    Exit::Completed => ExitKind::Completed,
-                    Exit::Failed { retryable, .. } => ExitKind::Failed {
-                        retryable: *retryable,
+            (Input::Finished { task, exit } | Input::FinishedAttempt { task, exit, .. }, _) => {
+                Cause::Finished(
+                    *task,
+                    match exit {
+                        Exit::Completed => ExitKind::Completed,
+                        Exit::Failed { retryable, .. } => ExitKind::Failed {
+                            retryable: *retryable,
+                        },
+                        Exit::Dropped => ExitKind::Dropped,
                     },
-                    Exit::Dropped => ExitKind::Dropped,
-                },
-            ),
+                )
+            }
             (Input::Shutdown { grace }, _) => {
                 m.shutdown(t, grace.as_nanos());
                 Cause::Shutdown

@@ -356,6 +356,29 @@ impl Model {
                 }
                 Ok(())
             }
+            Input::FinishedAttempt {
+                task,
+                attempt,
+                exit,
+            } => {
+                if let Some(t) = self.live(*task)
+                    && t.state.is_active()
+                    && t.attempt != *attempt
+                {
+                    return Err(Error::StaleReport {
+                        task: *task,
+                        attempt: *attempt,
+                        current: t.attempt,
+                    });
+                }
+                self.predict(
+                    now,
+                    &Input::Finished {
+                        task: *task,
+                        exit: exit.clone(),
+                    },
+                )
+            }
             Input::Finished { task, exit } => {
                 let t = self.live(*task).ok_or(Error::UnknownTask(*task))?;
                 if !t.state.is_active() {
