@@ -60,6 +60,10 @@ impl fmt::Display for Violation {
     }
 }
 
+/// A session's operations running on the server: `(server connection, request)` to who sent
+/// it and when it arrived.
+type Running = BTreeMap<(u64, u64), (Origin, u64)>;
+
 /// What the log says about one task.
 #[derive(Default)]
 struct TaskFacts {
@@ -86,7 +90,7 @@ pub fn check(
     let ns = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
 
     // Exclusive: replay the server's testimony.
-    let mut running: BTreeMap<&str, BTreeMap<(u64, u64), (Origin, u64)>> = BTreeMap::new();
+    let mut running: BTreeMap<&str, Running> = BTreeMap::new();
     for entry in entries {
         match &entry.event {
             Event::Arrive {
@@ -145,8 +149,22 @@ pub fn check(
                     crashed.insert((*client, *inc));
                 }
             }
-            Event::ClientDone { client, inc } => {
+            Event::ClientDone {
+                client,
+                inc,
+                registry,
+                pending,
+            } => {
                 done.insert((*client, *inc));
+                if *registry > 0 || *pending > 0 {
+                    v(
+                        Property::Accounting,
+                        format!(
+                            "client {client} inc {inc}: after shutdown the registry still held \
+                             {registry} record(s) and {pending} handle(s) were unresolved"
+                        ),
+                    );
+                }
             }
             Event::Submit {
                 origin,

@@ -150,6 +150,7 @@ pub fn session_name(client: u8, session: u8) -> String {
 pub async fn run(spec: Arc<ClientSpec>) -> turmoil::Result {
     let inc = spec.incs.fetch_add(1, Ordering::SeqCst);
     let log = spec.log.clone();
+    log.unmute(spec.client);
     log.push(Event::ClientUp {
         client: spec.client,
         inc,
@@ -266,6 +267,8 @@ pub async fn run(spec: Arc<ClientSpec>) -> turmoil::Result {
     log.push(Event::ClientDone {
         client: spec.client,
         inc,
+        registry: scheduler.registry_len(),
+        pending: scheduler.pending_handles(),
     });
     Ok(())
 }

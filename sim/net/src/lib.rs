@@ -30,5 +30,5 @@ pub mod wire;
 
 pub use check::{Property, Violation};
 pub use client::{Clock, Timing};
-pub use harness::{Options, Report, Stats, run};
+pub use harness::{Options, Report, Stats, run, run_plan};
 pub use scenario::{FaultKind, Plan, PlannedFault, Scenario};

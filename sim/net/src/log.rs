@@ -3,6 +3,7 @@
 //! run, and its hash is what two runs of one seed must agree on.
 
 use crate::wire::Origin;
+use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -159,6 +160,10 @@ pub enum Event {
         client: u8,
         /// Incarnation.
         inc: u32,
+        /// Records left in the kernel's registry after the shutdown (must be 0).
+        registry: usize,
+        /// Task handles the adapter still had unresolved (must be 0).
+        pending: usize,
     },
     /// A response for a request nobody waits for any more arrived and was dropped.
     Stale {
@@ -217,11 +222,38 @@ impl fmt::Display for Entry {
     }
 }
 
+impl Event {
+    /// The client host whose code logged it, if a client did.
+    pub fn client(&self) -> Option<u8> {
+        match self {
+            Event::ClientUp { client, .. }
+            | Event::Refused { client, .. }
+            | Event::Cleanup { client, .. }
+            | Event::ClientDone { client, .. }
+            | Event::Stale { client, .. } => Some(*client),
+            Event::Submit { origin, .. }
+            | Event::BodyStart { origin }
+            | Event::BodyEnd { origin, .. }
+            | Event::Sent { origin, .. }
+            | Event::Abandoned { origin, .. }
+            | Event::Outcome { origin, .. } => Some(origin.client),
+            Event::Fault(_)
+            | Event::ClientCrash { .. }
+            | Event::ServerUp { .. }
+            | Event::Arrive { .. }
+            | Event::End { .. } => None,
+        }
+    }
+}
+
 /// The shared log and the simulated clock the harness advances (cheap to clone).
 #[derive(Clone, Debug, Default)]
 pub struct Log {
     inner: Arc<Mutex<Vec<Entry>>>,
     clock: Arc<AtomicU64>,
+    /// Clients whose events are dropped: a crashing host's, whose runtime drops its tasks in an
+    /// order that depends on tokio's process-wide task ids.
+    muted: Arc<Mutex<BTreeSet<u8>>>,
 }
 
 impl Log {
@@ -240,10 +272,29 @@ impl Log {
         self.clock.load(Ordering::SeqCst)
     }
 
-    /// Appends `event` at the current time.
+    /// Appends `event` at the current time (unless its client is muted).
     pub fn push(&self, event: Event) {
+        if let Some(client) = event.client()
+            && self.muted().contains(&client)
+        {
+            return;
+        }
         let t = self.now();
         self.lock().push(Entry { t, event });
+    }
+
+    /// Drops `client`'s events from now on (the harness does, right before crashing it).
+    pub fn mute(&self, client: u8) {
+        self.muted().insert(client);
+    }
+
+    /// Records `client`'s events again (its restarted software does, first thing).
+    pub fn unmute(&self, client: u8) {
+        self.muted().remove(&client);
+    }
+
+    fn muted(&self) -> MutexGuard<'_, BTreeSet<u8>> {
+        self.muted.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The number of entries so far.

@@ -104,7 +104,7 @@ pub fn campaign(scenario: &Scenario, seeds: &[u64], options: Options, rerun_ever
     let mut summary = Summary::default();
     for (i, &seed) in seeds.iter().enumerate() {
         let mut report = harness::run(scenario, seed, options);
-        if rerun_every > 0 && (i as u64).is_multiple_of(rerun_every) {
+        if rerun_every > 0 && (i as u64) % rerun_every == 0 {
             summary.reruns += 1;
             let again = harness::run(scenario, seed, options);
             if again.hash != report.hash {
@@ -128,6 +128,26 @@ pub fn campaign(scenario: &Scenario, seeds: &[u64], options: Options, rerun_ever
     }
     summary.wall_s = began.elapsed().as_secs_f64();
     summary
+}
+
+/// Lists violations grouped by property: a count, then the first `per_property` details.
+pub fn describe(violations: &[Violation], per_property: usize) -> String {
+    let mut by_property: std::collections::BTreeMap<Property, Vec<&Violation>> =
+        std::collections::BTreeMap::new();
+    for v in violations {
+        by_property.entry(v.property).or_default().push(v);
+    }
+    let mut out = String::new();
+    for (property, list) in by_property {
+        out.push_str(&format!("  {} × {}:\n", list.len(), property.name()));
+        for v in list.iter().take(per_property) {
+            out.push_str(&format!("    {}\n", v.detail));
+        }
+        if list.len() > per_property {
+            out.push_str(&format!("    … and {} more\n", list.len() - per_property));
+        }
+    }
+    out
 }
 
 /// Formats counts as `name=n, …`.
@@ -158,40 +178,34 @@ pub fn check_scenario(name: &str, test: &str) {
         eprintln!("event log of seed {seed} written to {path}");
     }
     let t = &summary.totals;
+    // One print, so parallel tests do not interleave their summaries.
     println!(
-        "scenario {name}: {} seeds ({} run twice) in {:.1}s, {} failed; {} sim-s, {} tasks, {} server ops",
+        "scenario {name}: {} seeds ({} run twice) in {:.1}s, {} failed; {} sim-s, {} tasks, \
+         {} server ops\n  faults: {}\n  outcomes: {}\n  server ends: {}",
         summary.seeds,
         summary.reruns,
         summary.wall_s,
         summary.failures.len(),
         t.sim_ms / 1000,
         t.tasks,
-        t.server_ops
+        t.server_ops,
+        counts(&t.faults),
+        counts(&t.outcomes),
+        counts(&t.server_ends)
     );
-    println!("  faults: {}", counts(&t.faults));
-    println!("  outcomes: {}", counts(&t.outcomes));
-    println!("  server ends: {}", counts(&t.server_ends));
     if summary.failures.is_empty() {
         return;
     }
     let mut message = String::new();
     for report in &summary.failures {
         message.push_str(&format!(
-            "\nseed {} of scenario {name} broke {} propert{}:\n",
+            "
+seed {} of scenario {name}: {} violation(s)
+",
             report.seed,
             report.violations.len(),
-            if report.violations.len() == 1 {
-                "y"
-            } else {
-                "ies"
-            }
         ));
-        for violation in report.violations.iter().take(6) {
-            message.push_str(&format!("  {violation}\n"));
-        }
-        if report.violations.len() > 6 {
-            message.push_str(&format!("  … and {} more\n", report.violations.len() - 6));
-        }
+        message.push_str(&describe(&report.violations, 2));
         message.push_str(&format!(
             "  replay: {}\n",
             replay_command(test, name, report.seed)

@@ -151,9 +151,10 @@ pub struct Scenario {
     pub server_crashes: (u64, u64),
     /// Client crashes (inclusive range).
     pub client_crashes: (u64, u64),
-    /// Operations (before the heal) whose server work outlasts their run timeout, per mille.
+    /// Operations (submitted before `heal + settle / 2`) whose server work outlasts their run
+    /// timeout, per mille.
     pub slow_per_mille: u64,
-    /// Operations (before the heal) the user cancels, per mille.
+    /// Operations (submitted before `heal + settle / 2`) the user cancels, per mille.
     pub cancel_per_mille: u64,
 }
 
@@ -178,7 +179,10 @@ pub struct Plan {
 pub const ARM_MS: u64 = 300;
 
 impl Scenario {
-    fn base(name: &'static str, about: &'static str) -> Self {
+    /// The defaults every built-in scenario starts from: two clients with three sessions, the
+    /// default [`Timing`], faults from 200 ms to the heal at 3000 ms, 2500 ms to settle and an
+    /// 800 ms tail, no fault kind switched on.
+    pub fn base(name: &'static str, about: &'static str) -> Self {
         Scenario {
             name,
             about,
@@ -387,7 +391,9 @@ impl Scenario {
                     Class::Scraping => (60, 300),
                     Class::Sending => (20, 120),
                 };
-                let faulty = at < self.heal_ms;
+                // Slow operations and user cancels until halfway through the settling time, so
+                // every run also cancels operations running on a healthy network.
+                let faulty = at < self.heal_ms + self.settle_ms / 2;
                 let run_ms = self.timing.run_timeout(class).as_millis() as u64;
                 let op_ms = if faulty && rng.chance(self.slow_per_mille) {
                     rng.range(run_ms + run_ms / 2, run_ms * 3)

@@ -8,8 +8,9 @@
 //!   one) before it is acknowledged, so a client that resets a connection and reconnects cannot
 //!   overlap with its own abandoned operation.
 //! - A `Request` runs for `op_ms` in steps of [`STEP`]; a `Cancel` stops it at the next step
-//!   boundary (cooperatively, like real services), and only then is `CancelAck` sent. A client
-//!   that starts its next operation before that ack makes the two overlap on the server.
+//!   boundary (cooperatively, like real services) after a [`ROLLBACK`] of its partial work, and
+//!   only then is `CancelAck` sent. A client that starts its next operation before that ack
+//!   makes the two overlap on the server.
 //! - A closed or broken connection ends its operations at once; a crash ends every operation
 //!   (logged from the operations' drop guards when turmoil drops the host's runtime).
 
@@ -30,6 +31,10 @@ pub const PORT: u16 = 7000;
 
 /// An operation's unit of work: a cancel takes effect at the next step boundary.
 pub const STEP: Duration = Duration::from_millis(20);
+
+/// What stopping a cancelled operation costs (rolling back its partial work): it still runs
+/// meanwhile, and `CancelAck` is sent only after it.
+pub const ROLLBACK: Duration = Duration::from_millis(30);
 
 /// What a server host needs, shared by all its incarnations.
 #[derive(Clone, Debug)]
@@ -223,6 +228,10 @@ async fn run_op(guard: OpGuard, conn: Rc<Conn>, op_ms: u32, tx: mpsc::UnboundedS
             return;
         }
         if op.cancel.get() {
+            tokio::time::sleep(ROLLBACK).await;
+            if op.ended.get() {
+                return;
+            }
             guard.server.end(&op, End::Cancelled);
             conn.ops.borrow_mut().remove(&op.req);
             let _ = tx.send(Frame::CancelAck { id: op.req });
