@@ -7,7 +7,9 @@
 //!
 //! Reads criterion's `new/estimates.json` (median per benchmark) and, from the `--extra`
 //! directory, `python.json` (JSON lines of `benches/python/asyncio_baseline.py`),
-//! `memory.json` and `snapshot.json`; prints Markdown to stdout.
+//! `memory.json`, `snapshot.json`, `sim_inputs.json` and `sim_swf.json`; prints Markdown to
+//! stdout. The adapter tables give baton ÷ bare spawn per runtime; the simulator tables give
+//! inputs per second with the oracle off and full.
 
 use plotters::prelude::*;
 use plotters::style::FontStyle;
@@ -19,12 +21,15 @@ use std::path::{Path, PathBuf};
 /// Median in nanoseconds, keyed by (group, function, parameter).
 type Medians = BTreeMap<(String, String, String), f64>;
 
+/// Elements per iteration (criterion's `Throughput::Elements`), same keys as [`Medians`].
+type Elements = BTreeMap<(String, String, String), u64>;
+
 fn read_json(path: &Path) -> Option<Value> {
     let text = std::fs::read_to_string(path).ok()?;
     serde_json::from_str(&text).ok()
 }
 
-fn collect(dir: &Path, out: &mut Medians) {
+fn collect(dir: &Path, out: &mut Medians, elements: &mut Elements) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -42,12 +47,13 @@ fn collect(dir: &Path, out: &mut Medians) {
             };
             let s = |v: &Value| v.as_str().unwrap_or("").to_owned();
             let median = est["median"]["point_estimate"].as_f64().unwrap_or(f64::NAN);
-            out.insert(
-                (s(&b["group_id"]), s(&b["function_id"]), s(&b["value_str"])),
-                median,
-            );
+            let key = (s(&b["group_id"]), s(&b["function_id"]), s(&b["value_str"]));
+            if let Some(n) = b["throughput"]["Elements"].as_u64() {
+                elements.insert(key.clone(), n);
+            }
+            out.insert(key, median);
         } else {
-            collect(&p, out);
+            collect(&p, out, elements);
         }
     }
 }
@@ -61,8 +67,10 @@ fn fmt_ns(ns: f64) -> String {
         format!("{ns:.0} ns")
     } else if ns < 1_000_000.0 {
         format!("{:.2} µs", ns / 1e3)
-    } else {
+    } else if ns < 1_000_000_000.0 {
         format!("{:.2} ms", ns / 1e6)
+    } else {
+        format!("{:.2} s", ns / 1e9)
     }
 }
 
@@ -293,6 +301,151 @@ fn memory_table(extra: &Path) {
     }
 }
 
+/// Per-second rate of `elements` done in `ns`, as "1.23 M/s" or "456 k/s".
+fn fmt_rate(elements: f64, ns: f64) -> String {
+    let r = elements / (ns / 1e9);
+    if !r.is_finite() {
+        "—".to_owned()
+    } else if r >= 1e6 {
+        format!("{:.2} M/s", r / 1e6)
+    } else if r >= 1e3 {
+        format!("{:.0} k/s", r / 1e3)
+    } else {
+        format!("{r:.0}/s")
+    }
+}
+
+const RUNTIMES: [&str; 2] = ["tokio", "smol"];
+
+/// Group 4: per-task overhead and many-session throughput, baton ÷ bare spawn per runtime.
+fn adapter_tables(m: &Medians, elements: &Elements) {
+    if RUNTIMES
+        .iter()
+        .any(|rt| !params(m, &format!("adapter_overhead_{rt}")).is_empty())
+    {
+        println!("\n### Adapters: per-task overhead  (`adapter_overhead_<runtime>`)\n");
+        println!(
+            "One task at a time: submit → trivial body → handle resolved, against a bare spawn of the same body + `.await` of its join handle, on the bench thread (tokio current-thread runtime; one smol executor).\n"
+        );
+        println!("| runtime | bare spawn + await | baton submit → resolved | baton ÷ bare |");
+        println!("|---|---:|---:|---:|");
+        for rt in RUNTIMES {
+            let g = format!("adapter_overhead_{rt}");
+            let bare = get(m, &g, "bare_spawn", "");
+            let baton = get(m, &g, "baton", "");
+            println!(
+                "| {rt} | {} | {} | {} |",
+                fmt_ns(bare),
+                fmt_ns(baton),
+                fmt_ratio(baton / bare)
+            );
+        }
+    }
+    let groups: Vec<(&str, String, String)> = RUNTIMES
+        .iter()
+        .filter_map(|rt| {
+            let g = format!("adapter_throughput_{rt}");
+            let p = params(m, &g).into_iter().next()?;
+            Some((*rt, g, p))
+        })
+        .collect();
+    let Some((_, g0, p0)) = groups.first() else {
+        return;
+    };
+    let tasks = elements
+        .get(&(g0.clone(), "baton".to_owned(), p0.clone()))
+        .copied()
+        .unwrap_or(0);
+    println!(
+        "\n### Adapters: throughput with many sessions on both cores  (`adapter_throughput_<runtime>`)\n"
+    );
+    println!(
+        "One iteration: {tasks} tasks submitted round robin to {} connected sessions in an exclusive class (one running per session), all awaited; against {tasks} bare spawns of the same trivial body, all awaited. A tokio multi-thread runtime with 2 workers; a smol executor run by 2 threads.\n",
+        fmt_count(p0)
+    );
+    println!(
+        "| runtime | bare spawn: per batch | tasks/s | baton: per batch | tasks/s | baton ÷ bare (time) |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (rt, g, p) in &groups {
+        let bare = get(m, g, "bare_spawn", p);
+        let baton = get(m, g, "baton", p);
+        let n = elements
+            .get(&(g.clone(), "baton".to_owned(), p.clone()))
+            .copied()
+            .unwrap_or(0) as f64;
+        println!(
+            "| {rt} | {} | {} | {} | {} | {} |",
+            fmt_ns(bare),
+            fmt_rate(n, bare),
+            fmt_ns(baton),
+            fmt_rate(n, baton),
+            fmt_ratio(baton / bare)
+        );
+    }
+}
+
+/// Group 5: simulator inputs per second (oracle off vs full) and the KTH SP2 replay.
+fn simulator_tables(m: &Medians, elements: &Elements, extra: &Path) {
+    let rows = |group: &str| -> Vec<(&'static str, f64, f64)> {
+        ["oracle_off", "oracle_full"]
+            .into_iter()
+            .filter_map(|f| {
+                let ns = get(m, group, f, "");
+                let n = elements
+                    .get(&(group.to_owned(), f.to_owned(), String::new()))
+                    .copied()?;
+                ns.is_finite().then_some((f, ns, n as f64))
+            })
+            .collect()
+    };
+    let table = |rows: &[(&str, f64, f64)]| {
+        println!("| oracle | wall time per run | inputs/s | |");
+        println!("|---|---:|---:|---:|");
+        let off = rows
+            .iter()
+            .find(|r| r.0 == "oracle_off")
+            .map_or(f64::NAN, |r| r.1);
+        for (f, ns, n) in rows {
+            let note = if *f == "oracle_off" {
+                "—".to_owned()
+            } else {
+                format!("inputs/s off ÷ full = {}", fmt_ratio(ns / off))
+            };
+            println!(
+                "| {} | {} | {} | {note} |",
+                f.trim_start_matches("oracle_"),
+                fmt_ns(*ns),
+                fmt_rate(*n, *ns)
+            );
+        }
+    };
+    let inputs = rows("sim_inputs");
+    if !inputs.is_empty() {
+        let info = read_json(&extra.join("sim_inputs.json")).unwrap_or(Value::Null);
+        println!("\n### Simulator: inputs per second  (`sim_inputs`)\n");
+        println!(
+            "One run of the built-in scenario {} with seed {} ({} kernel inputs) per iteration. `full` is `OracleConfig::full()`: every property after every input, `check_invariants()` on the adaptive cadence.\n",
+            info["scenario"], info["seed"], info["inputs"]
+        );
+        table(&inputs);
+    }
+    let swf = rows("sim_swf_replay");
+    if !swf.is_empty() {
+        let info = read_json(&extra.join("sim_swf.json")).unwrap_or(Value::Null);
+        println!("\n### Simulator: replay of the KTH SP2 log  (`sim_swf_replay`)\n");
+        println!(
+            "`swf::parse` + `swf::run` of {} (read into memory first): {} jobs, {} users, {:.1} simulated days, {} kernel inputs.\n",
+            info["file"],
+            info["jobs"],
+            info["users"],
+            info["span_days"].as_f64().unwrap_or(f64::NAN),
+            info["inputs"]
+        );
+        table(&swf);
+    }
+}
+
 /// One line of the plot: criterion group, function, legend, colour, dashed (thin).
 struct Series(&'static str, &'static str, &'static str, RGBColor, bool);
 
@@ -449,7 +602,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         }
     }
     let mut m = Medians::new();
-    collect(&criterion, &mut m);
+    let mut elements = Elements::new();
+    collect(&criterion, &mut m, &mut elements);
     if m.is_empty() {
         return Err(format!("no criterion results under {}", criterion.display()).into());
     }
@@ -484,6 +638,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     queries_table(&m);
     snapshot_table(&m, &extra);
     memory_table(&extra);
+    adapter_tables(&m, &elements);
+    simulator_tables(&m, &elements, &extra);
     if let Some(p) = png_path {
         plot(&m, &p)?;
         eprintln!("wrote {}", p.display());
