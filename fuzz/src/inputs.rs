@@ -96,8 +96,14 @@ fn session(u: &mut Unstructured<'_>, k: &Kernel) -> Result<SessionId> {
     Ok(k.session_id(name).unwrap_or(SessionId(u64::from(i % 16))))
 }
 
+/// A session or group name: mostly one of a few, sometimes empty or one byte over the default
+/// `name_len_max` (both refused with `BadName`).
 fn name(u: &mut Unstructured<'_>) -> Result<String> {
-    Ok(u.choose(&NAMES)?.to_string())
+    Ok(match u.int_in_range(0..=15u8)? {
+        0 => String::new(),
+        1 => "n".repeat(129),
+        i => NAMES[usize::from(i) % NAMES.len()].to_owned(),
+    })
 }
 
 /// One input and the instant it is applied at; advances `now` (sometimes by huge jumps) and
@@ -132,7 +138,11 @@ pub fn arbitrary_input(
         4 | 5 => Input::Connect { name: name(u)? },
         6 => Input::Disconnect { name: name(u)? },
         7 => Input::JoinGroup {
-            group: format!("g{}", u.int_in_range(0..=2u8)?),
+            group: if u.ratio(1, 16)? {
+                name(u)?
+            } else {
+                format!("g{}", u.int_in_range(0..=2u8)?)
+            },
             session: session(u, k)?,
         },
         8 => Input::LeaveGroup {
@@ -185,9 +195,22 @@ pub fn arbitrary_input(
                 },
                 _ => Exit::Dropped,
             };
-            Input::Finished {
-                task: pick(u, k, ACTIVE)?,
-                exit,
+            let task = pick(u, k, ACTIVE)?;
+            if u.ratio(1, 3)? {
+                // The per-attempt form: mostly the running attempt, sometimes a stale or future one.
+                let current = k.task(task).map_or(0, |v| v.attempt);
+                let attempt = match u.int_in_range(0..=3u8)? {
+                    0 => current.wrapping_sub(1),
+                    1 => current.wrapping_add(1),
+                    _ => current,
+                };
+                Input::FinishedAttempt {
+                    task,
+                    attempt,
+                    exit,
+                }
+            } else {
+                Input::Finished { task, exit }
             }
         }
         _ => {

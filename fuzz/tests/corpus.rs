@@ -38,3 +38,42 @@ fn targets_survive_simple_inputs() {
         target(&(0..=255u8).collect::<Vec<_>>());
     }
 }
+
+fn corpus(name: &str) -> Vec<Vec<u8>> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("corpus")
+        .join(name);
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::read(e.path()).ok())
+        .collect()
+}
+
+/// Formats change (the kernel's snapshot format did); a stale corpus would only exercise the
+/// JSON or TOML parser. Each decoder's corpus must keep some inputs that decode today.
+#[test]
+fn corpora_still_hold_valid_inputs() {
+    let valid = |name: &str, ok: &dyn Fn(&[u8]) -> bool| {
+        let n = corpus(name).iter().filter(|d| ok(d)).count();
+        assert!(
+            n >= 3,
+            "only {n} inputs of corpus/{name} decode: regenerate its seeds (fuzz/README.md)"
+        );
+    };
+    valid("snapshot_decode", &|d| {
+        serde_json::from_slice::<baton_kernel::Kernel>(d)
+            .is_ok_and(|k| k.check_invariants().is_ok() && k.registry_len() > 0)
+    });
+    valid("scenario_decode", &|d| {
+        std::str::from_utf8(d).is_ok_and(|t| baton_sim::Scenario::from_toml(t, "corpus").is_ok())
+    });
+    valid("trace_decode", &|d| {
+        std::str::from_utf8(d).is_ok_and(|t| baton_sim::trace::read(t).is_ok_and(|e| e.len() > 1))
+    });
+    valid("swf_parse", &|d| {
+        std::str::from_utf8(d).is_ok_and(|t| baton_sim::swf::parse(t, None).is_ok())
+    });
+}

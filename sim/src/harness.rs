@@ -944,7 +944,7 @@ impl Sim {
             }
             Event::PhaseEnd => {
                 self.phase = Phase::Drain;
-                let at = self.now + self.plan.liveness_bound_ns;
+                let at = self.now.saturating_add(self.plan.liveness_bound_ns);
                 self.events.push(at, Event::LivenessCheck);
             }
             Event::LivenessCheck => self.liveness_check(),

@@ -39,6 +39,7 @@ pub mod shrink;
 pub mod sometimes;
 pub mod swf;
 pub mod trace;
+mod trace_read;
 pub mod under_test;
 mod workload;
 pub mod world;

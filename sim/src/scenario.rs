@@ -12,6 +12,26 @@ use std::fmt;
 
 const MS: u64 = 1_000_000;
 
+/// The longest span any millisecond field may give (about 11.6 days): every instant a run
+/// computes (sums of a few thousand such spans) then fits in 64-bit nanoseconds.
+pub const MAX_MS: u64 = 1_000_000_000;
+/// Most sessions a scenario may ask for (swarm testing may draw up to 1.5 times as many).
+pub const MAX_SESSIONS: u32 = 10_000;
+/// Most tasks one burst may submit at once.
+pub const MAX_BURST: u32 = 10_000;
+/// Most children a task may spawn.
+pub const MAX_CHILDREN: u64 = 1_000;
+/// Most rounds of a reconnect storm.
+pub const MAX_STORM_ROUNDS: u32 = 10_000;
+/// The longest liveness bound a plan uses (about 36 years): a bound computed from many retries
+/// or a long replayed log saturates here, so the liveness check's instant still leaves room for
+/// the final phase.
+pub const MAX_LIVENESS_NS: u64 = 1 << 60;
+/// Event rates (per second or per minute) are 0 or within `MIN_RATE..=MAX_RATE`.
+pub const MIN_RATE: f64 = 1e-6;
+/// See [`MIN_RATE`].
+pub const MAX_RATE: f64 = 1e6;
+
 /// An inclusive range written `[lo, hi]` in the file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "[u64; 2]", into = "[u64; 2]")]
@@ -850,6 +870,163 @@ impl Scenario {
                 }
             }
         }
+        self.validate_bounds(source)
+    }
+
+    /// Spans, counts and rates within the bounds that keep a run's arithmetic in range
+    /// ([`MAX_MS`], [`MAX_SESSIONS`], [`MAX_BURST`], [`MAX_CHILDREN`], [`MAX_STORM_ROUNDS`],
+    /// [`MIN_RATE`]..=[`MAX_RATE`]).
+    fn validate_bounds(&self, source: &str) -> Result<(), ScenarioError> {
+        let mut spans: Vec<(String, u64)> = vec![
+            ("duration_ms".into(), self.duration_ms),
+            (
+                "sessions.connect_spread_ms".into(),
+                self.sessions.connect_spread_ms,
+            ),
+        ];
+        let opt = |spans: &mut Vec<(String, u64)>, name: String, v: Option<u64>| {
+            if let Some(v) = v {
+                spans.push((name, v));
+            }
+        };
+        opt(
+            &mut spans,
+            "liveness_bound_ms".into(),
+            self.liveness_bound_ms,
+        );
+        let k = &self.kernel;
+        opt(
+            &mut spans,
+            "kernel.cleanup_interval_ms".into(),
+            k.cleanup_interval_ms,
+        );
+        opt(
+            &mut spans,
+            "kernel.disconnect_grace_ms".into(),
+            k.disconnect_grace_ms,
+        );
+        for (i, c) in self.classes.iter().enumerate() {
+            let f = |name: &str| format!("class[{i}].{name}");
+            opt(&mut spans, f("queue_timeout_ms"), c.queue_timeout_ms);
+            opt(&mut spans, f("run_timeout_ms"), c.run_timeout_ms);
+            opt(
+                &mut spans,
+                f("heartbeat_timeout_ms"),
+                c.heartbeat_timeout_ms,
+            );
+            opt(&mut spans, f("total_timeout_ms"), c.total_timeout_ms);
+            opt(&mut spans, f("grace_ms"), c.grace_ms);
+            opt(&mut spans, f("retention_ms"), c.retention_ms);
+            if let Some(r) = &c.retry {
+                spans.push((f("retry.base_ms"), r.base_ms));
+                spans.push((f("retry.cap_ms"), r.cap_ms));
+            }
+        }
+        for (i, w) in self.workloads.iter().enumerate() {
+            let f = |name: &str| format!("workload[{i}].{name}");
+            opt(&mut spans, f("burst_every_ms"), w.burst_every_ms);
+            spans.push((f("progress_every_ms"), w.progress_every_ms));
+            for (name, r) in [
+                ("duration_ms", Some(w.duration_ms)),
+                ("stubborn_delay_ms", Some(w.stubborn_delay_ms)),
+                ("zombie_stop_ms", w.zombie_stop_ms),
+                ("cancel_after_ms", Some(w.cancel_after_ms)),
+                ("child_duration_ms", Some(w.child_duration_ms)),
+            ] {
+                opt(&mut spans, f(name), r.map(|r| r.hi));
+            }
+        }
+        let fl = &self.faults;
+        for (name, r) in [
+            ("faults.reconnect_after_ms", Some(fl.reconnect_after_ms)),
+            ("faults.late_report_ms", Some(fl.late_report_ms)),
+            ("faults.clock_jump_ms", Some(fl.clock_jump_ms)),
+            ("faults.shutdown_at_ms", fl.shutdown_at_ms),
+            ("faults.storm.at_ms", fl.storm.as_ref().map(|s| s.at_ms)),
+            (
+                "driver.start_latency_ms",
+                Some(self.driver.start_latency_ms),
+            ),
+            (
+                "driver.report_latency_ms",
+                Some(self.driver.report_latency_ms),
+            ),
+            (
+                "driver.signal_latency_ms",
+                Some(self.driver.signal_latency_ms),
+            ),
+            ("driver.cancel_stop_ms", Some(self.driver.cancel_stop_ms)),
+        ] {
+            opt(&mut spans, name.into(), r.map(|r| r.hi));
+        }
+        opt(
+            &mut spans,
+            "faults.storm.gap_ms".into(),
+            fl.storm.as_ref().map(|s| s.gap_ms),
+        );
+        spans.push(("faults.shutdown_grace_ms".into(), fl.shutdown_grace_ms));
+        for (field, ms) in spans {
+            if ms > MAX_MS {
+                return Err(self.err(
+                    source,
+                    field,
+                    format!("{ms} ms is longer than a run may span ({MAX_MS} ms, about 11 days)"),
+                ));
+            }
+        }
+        let mut counts: Vec<(String, u64, u64)> = vec![(
+            "sessions.count".into(),
+            u64::from(self.sessions.count),
+            u64::from(MAX_SESSIONS),
+        )];
+        for (i, w) in self.workloads.iter().enumerate() {
+            counts.push((
+                format!("workload[{i}].burst_size"),
+                u64::from(w.burst_size),
+                u64::from(MAX_BURST),
+            ));
+            counts.push((
+                format!("workload[{i}].children_count"),
+                w.children_count.hi,
+                MAX_CHILDREN,
+            ));
+        }
+        if let Some(st) = &fl.storm {
+            counts.push((
+                "faults.storm.rounds".into(),
+                u64::from(st.rounds),
+                u64::from(MAX_STORM_ROUNDS),
+            ));
+        }
+        for (field, v, max) in counts {
+            if v > max {
+                return Err(self.err(source, field, format!("{v} is more than {max}")));
+            }
+        }
+        let mut rates: Vec<(String, f64)> = self
+            .workloads
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (format!("workload[{i}].rate_per_s"), w.rate_per_s))
+            .collect();
+        rates.extend([
+            ("faults.disconnect_per_min".into(), fl.disconnect_per_min),
+            (
+                "faults.unknown_report_per_s".into(),
+                fl.unknown_report_per_s,
+            ),
+            ("faults.bad_input_per_s".into(), fl.bad_input_per_s),
+            ("faults.clock_jump_per_min".into(), fl.clock_jump_per_min),
+        ]);
+        for (field, r) in rates {
+            if !(r == 0.0 || (MIN_RATE..=MAX_RATE).contains(&r)) {
+                return Err(self.err(
+                    source,
+                    field,
+                    format!("{r} is not 0 or a rate between {MIN_RATE:e} and {MAX_RATE:e}"),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -1145,7 +1322,8 @@ impl Plan {
             knobs.push(format!("rate_scale={rate_scale}‰"));
             for c in &mut config.classes {
                 if let Some(l) = c.limit {
-                    let nl = (l as i64 + rng.range(0, 2) as i64 - 1).max(1) as u32;
+                    let nl = (i64::from(l) + rng.range(0, 2) as i64 - 1)
+                        .clamp(1, i64::from(u32::MAX)) as u32;
                     c.limit = Some(nl);
                     knobs.push(format!("{}.limit={nl}", c.name));
                 }
@@ -1387,6 +1565,7 @@ impl Plan {
             .saturating_add(self.config.disconnect_grace.as_nanos())
             .saturating_add(self.faults.reconnect_after.hi)
             .saturating_add(1_000 * MS)
+            .min(MAX_LIVENESS_NS)
     }
 }
 
@@ -1442,6 +1621,90 @@ rate_per_s = 1.0
             Scenario::from_toml(&sometimes, "x").unwrap_err().field,
             "sometimes[0]"
         );
+    }
+
+    /// Found by fuzzing (`fuzz/regressions/scenario_decode/`): huge spans, counts and rates
+    /// overflowed the plan's and the harness's arithmetic, or allocated without bound.
+    #[test]
+    fn out_of_range_values_are_refused_by_field() {
+        let base = r#"
+name = "x"
+duration_ms = 1000
+preset = "session_manager"
+[[workload]]
+class = "scraping"
+rate_per_s = 1.0
+"#;
+        let field = |text: String| Scenario::from_toml(&text, "x").unwrap_err().field;
+        let cases = [
+            (
+                "duration_ms = 1000",
+                "duration_ms = 18446744073709551615",
+                "duration_ms",
+            ),
+            (
+                "rate_per_s = 1.0",
+                "rate_per_s = 1e-300",
+                "workload[0].rate_per_s",
+            ),
+            (
+                "rate_per_s = 1.0",
+                "rate_per_s = 1e300",
+                "workload[0].rate_per_s",
+            ),
+            (
+                "rate_per_s = 1.0",
+                "rate_per_s = 1.0\nduration_ms = [1, 18446744073709551615]",
+                "workload[0].duration_ms",
+            ),
+            (
+                "rate_per_s = 1.0",
+                "rate_per_s = 1.0\nburst_every_ms = 5\nburst_size = 4000000000",
+                "workload[0].burst_size",
+            ),
+            (
+                "preset = \"session_manager\"",
+                "preset = \"session_manager\"\n[sessions]\ncount = 4000000000",
+                "sessions.count",
+            ),
+            (
+                "preset = \"session_manager\"",
+                "preset = \"session_manager\"\n[kernel]\ncleanup_interval_ms = 18446744073709551615",
+                "kernel.cleanup_interval_ms",
+            ),
+        ];
+        for (from, to, want) in cases {
+            assert_eq!(field(base.replace(from, to)), want, "{to}");
+        }
+        let e = Scenario::from_toml(&base.replace("1000", "1000000001"), "x").unwrap_err();
+        assert!(e.to_string().contains("longer than a run may span"), "{e}");
+    }
+
+    /// Found by fuzzing: swarm testing nudged a class limit of `u32::MAX` up by one, which
+    /// wrapped to 0 and made the drawn kernel configuration invalid.
+    #[test]
+    fn swarm_limits_stay_valid_at_the_edges() {
+        let text = r#"
+name = "x"
+duration_ms = 1000
+[[class]]
+name = "c"
+exclusive = false
+queue_timeout_ms = 10
+limit = 4294967295
+[[workload]]
+class = "c"
+rate_per_s = 1.0
+"#;
+        let s = Scenario::from_toml(text, "x").unwrap();
+        for seed in 0..32 {
+            let plan = s.plan(seed, &mut SimRng::new(seed));
+            assert!(
+                plan.config.validate().is_ok(),
+                "seed {seed}: {:?}",
+                plan.knobs
+            );
+        }
     }
 
     #[test]

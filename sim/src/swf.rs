@@ -18,6 +18,10 @@ use std::fmt;
 
 const SECOND: u64 = 1_000_000_000;
 
+/// The largest submit or run time a log may give, in seconds (about 31 years): every instant
+/// a replay computes then fits in 64-bit nanoseconds.
+pub const MAX_SECONDS: i64 = 1_000_000_000;
+
 /// One job of a log, ready to submit.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Job {
@@ -126,6 +130,18 @@ pub fn parse(text: &str, limit: Option<usize>) -> Result<Workload, SwfError> {
                 return Err(SwfError {
                     line,
                     message: format!("field {} ({}) must not be negative: {v}", f + 1, FIELDS[f]),
+                });
+            }
+        }
+        for (f, v) in [(1, submit), (3, run)] {
+            if v > MAX_SECONDS {
+                return Err(SwfError {
+                    line,
+                    message: format!(
+                        "field {} ({}) is {v} s, more than the {MAX_SECONDS} s (about 31 years) a replay may span",
+                        f + 1,
+                        FIELDS[f]
+                    ),
                 });
             }
         }
@@ -241,7 +257,7 @@ pub fn plan(w: &Workload) -> Plan {
         scenario: "swf".to_owned(),
         seed: 0,
         config,
-        duration_ns: w.span_ns + 1,
+        duration_ns: w.span_ns.saturating_add(1),
         session_names: w.users.clone(),
         connect_spread_ns: 0,
         groups: Vec::new(),
@@ -249,7 +265,9 @@ pub fn plan(w: &Workload) -> Plan {
         faults: FaultPlan::default(),
         driver: DriverPlan::default(),
         sometimes: Vec::new(),
-        liveness_bound_ns: work.saturating_add(60 * SECOND),
+        liveness_bound_ns: work
+            .saturating_add(60 * SECOND)
+            .min(crate::scenario::MAX_LIVENESS_NS),
         knobs: Vec::new(),
     }
 }
@@ -289,5 +307,35 @@ mod tests {
         assert_eq!(e.line, 3);
         assert!(e.to_string().contains("submit time"), "{e}");
         assert!(parse("; only comments\n", None).is_err());
+    }
+
+    /// Found by fuzzing (`fuzz/regressions/swf_parse/`): times near `i64::MAX` seconds
+    /// overflowed the replay's nanosecond arithmetic.
+    #[test]
+    fn huge_times_are_refused_by_line() {
+        let huge = SAMPLE.replace("2 10 0 20000", "2 9223372036854775807 0 20000");
+        let e = parse(&huge, None).unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(e.to_string().contains("submit time"), "{e}");
+        let huge = SAMPLE.replace("2 10 0 20000", "2 10 0 1000000001");
+        assert!(parse(&huge, None).unwrap_err().message.contains("run time"));
+        let edge = SAMPLE.replace("2 10 0 20000", "2 1000000000 0 1000000000");
+        let w = parse(&edge, None).unwrap();
+        let report = run(
+            &w,
+            SimOptions {
+                max_steps: 2_000,
+                ..SimOptions::default()
+            },
+        )
+        .unwrap();
+        assert!(
+            report
+                .violations
+                .iter()
+                .all(|v| v.property == crate::Property::Liveness),
+            "{:?}",
+            report.violations
+        );
     }
 }

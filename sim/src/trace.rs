@@ -9,9 +9,17 @@
 //! The hash is FNV-1a (64-bit) over every byte written, newlines included, so two runs agree on
 //! the hash exactly when their trace files are byte-identical. It is computed whether or not a
 //! file is written.
+//!
+//! Traces are read back, as typed events, with [`read`] (a whole file) and [`read_line`] (one
+//! line); errors name the line and the problem.
 
 use baton_kernel::{Config, Duration};
 use std::io::Write;
+
+pub use crate::trace_read::{
+    EVENT_KINDS, SessionLabel, TraceClass, TraceConfig, TraceError, TraceEvent, TraceOutcome, read,
+    read_line,
+};
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
@@ -115,6 +123,11 @@ impl Trace {
     /// Lines written so far.
     pub fn lines(&self) -> u64 {
         self.lines
+    }
+
+    /// The last line written, with its newline (empty before the first).
+    pub(crate) fn last_line(&self) -> &str {
+        &self.line
     }
 
     /// Flushes the sink; returns the first write error, if any.
