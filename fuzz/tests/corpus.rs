@@ -3,30 +3,49 @@
 
 use std::path::Path;
 
-#[test]
-fn every_corpus_and_regression_file_passes() {
+/// Replays one target's corpus and regression files; returns how many it replayed.
+fn replay(name: &str, target: baton_fuzz::Target) -> usize {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut replayed = 0usize;
-    for (name, target) in baton_fuzz::TARGETS {
-        for dir in ["corpus", "regressions"] {
-            let Ok(entries) = std::fs::read_dir(root.join(dir).join(name)) else {
-                continue;
-            };
-            let mut files: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
-            files.sort();
-            for file in files {
-                let data = std::fs::read(&file).unwrap_or_default();
-                let result = std::panic::catch_unwind(|| target(&data));
-                assert!(result.is_ok(), "{name}: {} crashes", file.display());
-                replayed += 1;
-            }
+    for dir in ["corpus", "regressions"] {
+        let Ok(entries) = std::fs::read_dir(root.join(dir).join(name)) else {
+            continue;
+        };
+        let mut files: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+        files.sort();
+        for file in files {
+            let data = std::fs::read(&file).unwrap_or_default();
+            let result = std::panic::catch_unwind(|| target(&data));
+            assert!(result.is_ok(), "{name}: {} crashes", file.display());
+            replayed += 1;
         }
     }
-    assert!(
-        replayed > 0,
-        "no corpus files found: the corpus test would test nothing"
-    );
-    println!("replayed {replayed} corpus files");
+    replayed
+}
+
+#[test]
+fn every_corpus_and_regression_file_passes() {
+    // One thread per target: the kernel_inputs corpus runs the paranoid oracle and dominates.
+    let counts: Vec<(&str, usize)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = baton_fuzz::TARGETS
+            .iter()
+            .map(|(name, target)| (*name, scope.spawn(move || replay(name, *target))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|(name, h)| match h.join() {
+                Ok(n) => (name, n),
+                Err(e) => std::panic::resume_unwind(e),
+            })
+            .collect()
+    });
+    for (name, n) in &counts {
+        assert!(
+            *n > 0,
+            "no corpus files for {name}: its corpus test would test nothing"
+        );
+    }
+    println!("replayed {counts:?}");
 }
 
 #[test]

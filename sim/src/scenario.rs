@@ -1623,7 +1623,7 @@ rate_per_s = 1.0
         );
     }
 
-    /// Found by fuzzing (`fuzz/regressions/scenario_decode/`): huge spans, counts and rates
+    /// Found with edge-value inputs to the `scenario_decode` fuzz target (`fuzz/regressions/scenario_decode/`): huge spans, counts and rates
     /// overflowed the plan's and the harness's arithmetic, or allocated without bound.
     #[test]
     fn out_of_range_values_are_refused_by_field() {
@@ -1680,7 +1680,7 @@ rate_per_s = 1.0
         assert!(e.to_string().contains("longer than a run may span"), "{e}");
     }
 
-    /// Found by fuzzing: swarm testing nudged a class limit of `u32::MAX` up by one, which
+    /// Found with an edge-value input to the `scenario_decode` fuzz target: swarm testing nudged a class limit of `u32::MAX` up by one, which
     /// wrapped to 0 and made the drawn kernel configuration invalid.
     #[test]
     fn swarm_limits_stay_valid_at_the_edges() {

@@ -309,7 +309,7 @@ mod tests {
         assert!(parse("; only comments\n", None).is_err());
     }
 
-    /// Found by fuzzing (`fuzz/regressions/swf_parse/`): times near `i64::MAX` seconds
+    /// Found with edge-value inputs to the `swf_parse` fuzz target (`fuzz/regressions/swf_parse/`): times near `i64::MAX` seconds
     /// overflowed the replay's nanosecond arithmetic.
     #[test]
     fn huge_times_are_refused_by_line() {
