@@ -895,7 +895,7 @@ impl Kernel {
                     .push_back((child, CancelReason::Parent));
             }
         }
-        // A completed parent's children run on, like `tokio::spawn`ed tasks: the list of active
+        // A completed parent's children run on, like detached spawned tasks: the list of active
         // children is simply dropped.
     }
 

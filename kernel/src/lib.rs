@@ -19,7 +19,7 @@
 //!   typed [`Error`] that changes nothing; no panics, no clock, no hashing, no threads.
 //!
 //! The kernel never reads a clock: every input takes `now`. It never runs anything: it emits
-//! [`Action`]s for a driver (`baton-runtime` for smol and tokio, or the `baton-sim` simulator).
+//! [`Action`]s for a driver (`baton-runtime` for async runtimes, or the `baton-sim` simulator).
 //!
 //! ```text
 //!   inputs (now, …)                   actions
@@ -34,7 +34,7 @@
 //! example for contention, timeouts and cancellation end to end.
 //!
 //! ## Where DESIGN.md was silent
-//! - A completed parent's children keep running (like `tokio::spawn`); a parent that is
+//! - A completed parent's children keep running (like detached spawned tasks); a parent that is
 //!   cancelled or ends any other way cancels its active children (reason `parent`).
 //! - Session generations are numbered by the kernel-wide session id (`name#id`), so no per-name
 //!   history is kept for ever.
