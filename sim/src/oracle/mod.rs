@@ -50,14 +50,17 @@ pub struct OracleConfig {
     /// oracle instead of dominating it.
     pub invariants_every: u64,
     /// Compare metrics, counts, `list`, `explain`, `stuck()` and `fenced()` with the model every
-    /// this many inputs (and after every input while the kernel holds at most
-    /// [`SMALL_KERNEL`] records).
+    /// this many inputs (1: after every input; above 1 the cadence stretches on kernels larger
+    /// than [`SMALL_KERNEL`] records).
     pub deep_every: u64,
 }
 
-/// A kernel with at most this many records gets the full query check after every input: the
-/// check is O(n²) at worst (`explain` counts competitors), 64² stays cheap.
+/// A kernel with at most this many records gets the query check every `deep_every` inputs
+/// exactly; a larger one every `max(deep_every, records / QUERY_STRETCH)` inputs.
 pub const SMALL_KERNEL: u64 = 64;
+
+/// See [`SMALL_KERNEL`].
+pub const QUERY_STRETCH: u64 = 2;
 
 impl OracleConfig {
     /// Every property after every input; `check_invariants()` on the adaptive cadence.
@@ -483,8 +486,14 @@ impl Oracle {
         if self.diverged {
             return;
         }
-        let small = self.model.registry() <= SMALL_KERNEL;
-        if small || self.sink.step % self.cfg.deep_every.max(1) == 0 {
+        // The query check is O(n) (O(n + 64·q) with `explain`): on a large kernel its cadence
+        // stretches with the registry so that it costs O(1) per input on average.
+        let every = match self.cfg.deep_every {
+            0 | 1 => 1,
+            n if self.model.registry() <= SMALL_KERNEL => n,
+            n => n.max(self.model.registry() / QUERY_STRETCH),
+        };
+        if self.sink.step % every == 0 {
             self.deep_check(k, t);
         }
     }
@@ -495,7 +504,7 @@ impl Oracle {
             return;
         }
         self.parent_cursor += 1;
-        let found = queries::check(&self.model, k, self.parent_cursor);
+        let found = queries::check(&self.model, k, self.parent_cursor, self.cfg.deep_every == 1);
         for (property, detail) in found {
             self.sink.fail(property, t, detail);
         }

@@ -32,11 +32,11 @@ pub(crate) const EXPLAIN_MAX: usize = 64;
 type Found = Vec<(Property, String)>;
 
 /// Runs every query check; returns what disagreed.
-pub(crate) fn check(m: &Model, k: &dyn KernelUnderTest, rotation: u64) -> Found {
+pub(crate) fn check(m: &Model, k: &dyn KernelUnderTest, rotation: u64, paranoid: bool) -> Found {
     let mut found = Found::new();
     counts(m, k, &mut found);
-    lists(m, k, rotation, &mut found);
-    explains(m, k, &mut found);
+    lists(m, k, rotation, paranoid, &mut found);
+    explains(m, k, paranoid, &mut found);
     metrics(m, k, &mut found);
     found
 }
@@ -104,7 +104,7 @@ fn walk(
     views
 }
 
-fn lists(m: &Model, k: &dyn KernelUnderTest, rotation: u64, found: &mut Found) {
+fn lists(m: &Model, k: &dyn KernelUnderTest, rotation: u64, paranoid: bool, found: &mut Found) {
     let all: Vec<TaskId> = m.tasks.keys().copied().collect();
     let views = walk(k, &ListFilter::default(), &all, found);
     if views.len() == all.len() {
@@ -120,8 +120,12 @@ fn lists(m: &Model, k: &dyn KernelUnderTest, rotation: u64, found: &mut Found) {
     let matching = |f: &dyn Fn(&MTask) -> bool| -> Vec<TaskId> {
         m.tasks.values().filter(|t| f(t)).map(|t| t.id).collect()
     };
-    for state in TaskState::ALL {
-        if m.counts[model::state_index(state)] == 0 && state != TaskState::Queued {
+    // Every filter on every pass in paranoid mode; otherwise one of each kind per pass, in
+    // rotation, so that over a run each is paged through many times.
+    let every = paranoid;
+    let pick = |n: usize| (rotation as usize) % n.max(1);
+    for (i, state) in TaskState::ALL.into_iter().enumerate() {
+        if !every && i != pick(TaskState::ALL.len()) {
             continue;
         }
         let filter = ListFilter {
@@ -130,8 +134,9 @@ fn lists(m: &Model, k: &dyn KernelUnderTest, rotation: u64, found: &mut Found) {
         };
         walk(k, &filter, &matching(&|t| t.state == state), found);
     }
-    for (i, c) in m.class_counts.iter().enumerate() {
-        if c.iter().sum::<u64>() == 0 {
+    let classes = m.class_counts.len();
+    for i in 0..classes {
+        if !every && i != pick(classes) {
             continue;
         }
         let class = baton_kernel::ClassId(i as u16);
@@ -141,7 +146,11 @@ fn lists(m: &Model, k: &dyn KernelUnderTest, rotation: u64, found: &mut Found) {
         };
         walk(k, &filter, &matching(&|t| t.class == class), found);
     }
-    for (id, s) in &m.sessions {
+    let sessions = m.sessions.len();
+    for (i, (id, s)) in m.sessions.iter().enumerate() {
+        if !every && i != pick(sessions) {
+            continue;
+        }
         let filter = ListFilter {
             session: Some(*id),
             ..ListFilter::default()
@@ -167,78 +176,36 @@ fn lists(m: &Model, k: &dyn KernelUnderTest, rotation: u64, found: &mut Found) {
     }
 }
 
-/// The first field of a view that disagrees with the model.
+/// The first field of a view that disagrees with the model (formatted only on a difference).
 fn view_diff(m: &Model, now: Instant, t: &MTask, v: &TaskView) -> Option<String> {
     let at = |x: Option<u64>| x.map(Instant::from_nanos);
-    let checks: [(&str, bool, String); 16] = [
-        ("class", v.class == t.class, format!("{}", t.class)),
-        (
-            "class_name",
-            v.class_name == m.class(t.class).name,
-            m.class(t.class).name.clone(),
-        ),
-        ("target", v.target == t.target, format!("{:?}", t.target)),
-        (
-            "session",
-            v.session == t.session,
-            format!("{:?}", t.session),
-        ),
-        ("parent", v.parent == t.parent, format!("{:?}", t.parent)),
-        (
-            "priority",
-            v.priority == t.priority,
-            format!("{}", t.priority),
-        ),
-        ("state", v.state == t.state, format!("{:?}", t.state)),
-        ("attempt", v.attempt == t.attempt, format!("{}", t.attempt)),
-        (
-            "created_at",
-            v.created_at.as_nanos() == t.created_at,
-            format!("{}", t.created_at),
-        ),
-        (
-            "started_at",
-            v.started_at == at(t.started_at),
-            format!("{:?}", t.started_at),
-        ),
-        (
-            "finished_at",
-            v.finished_at == at(t.finished_at),
-            format!("{:?}", t.finished_at),
-        ),
-        (
-            "age",
-            v.age == Duration::from_nanos(now.as_nanos().saturating_sub(t.created_at)),
-            format!("now - {}", t.created_at),
-        ),
-        (
-            "progress",
-            v.progress == t.progress,
-            format!("{:?}", t.progress),
-        ),
-        (
-            "outcome",
-            v.outcome == t.outcome,
-            format!("{:?}", t.outcome),
-        ),
-        ("error", v.error == t.error, format!("{:?}", t.error)),
-        (
-            "cancel/stuck/children",
-            v.cancel_reason == t.cancel.map(|(r, _)| r)
-                && v.stuck == m.stuck.contains(&t.id)
-                && v.children == t.children.len(),
-            format!(
-                "{:?}/{}/{}",
-                t.cancel.map(|(r, _)| r),
-                m.stuck.contains(&t.id),
-                t.children.len()
-            ),
-        ),
-    ];
-    checks
-        .into_iter()
-        .find(|(_, ok, _)| !ok)
-        .map(|(field, _, want)| format!("{field} differs: view {v:?}, model {want}"))
+    let age = Duration::from_nanos(now.as_nanos().saturating_sub(t.created_at));
+    let field = if v.class != t.class || v.class_name != m.class(t.class).name {
+        "class"
+    } else if v.target != t.target || v.session != t.session || v.parent != t.parent {
+        "target/session/parent"
+    } else if v.priority != t.priority || v.state != t.state || v.attempt != t.attempt {
+        "priority/state/attempt"
+    } else if v.created_at.as_nanos() != t.created_at
+        || v.started_at != at(t.started_at)
+        || v.finished_at != at(t.finished_at)
+        || v.age != age
+    {
+        "created/started/finished/age"
+    } else if v.progress != t.progress || v.outcome != t.outcome || v.error != t.error {
+        "progress/outcome/error"
+    } else if v.cancel_reason != t.cancel.map(|(r, _)| r)
+        || v.stuck != m.stuck.contains(&t.id)
+        || v.children != t.children.len()
+    {
+        "cancel/stuck/children"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "{field} differs: view {v:?}; model {t:?}, stuck {}",
+        m.stuck.contains(&t.id)
+    ))
 }
 
 /// The lane a queued task waits in: its exclusive session or group, or its class's background.
@@ -354,17 +321,18 @@ fn expected_explanation(m: &Model, t: &MTask, queued: &[&MTask]) -> Explanation 
     }
 }
 
-fn explains(m: &Model, k: &dyn KernelUnderTest, found: &mut Found) {
+fn explains(m: &Model, k: &dyn KernelUnderTest, paranoid: bool, found: &mut Found) {
     let queued: Vec<&MTask> = m
         .tasks
         .values()
         .filter(|t| t.state == TaskState::Queued)
         .collect();
-    let which: Vec<&MTask> = if queued.len() <= EXPLAIN_MAX {
-        m.tasks.values().collect()
-    } else {
-        queued.iter().take(EXPLAIN_MAX).copied().collect()
-    };
+    // Every queued task (the first EXPLAIN_MAX by id when the queue is long: the competitor
+    // count is O(q) each); in paranoid mode every other task too.
+    let mut which: Vec<&MTask> = queued.iter().take(EXPLAIN_MAX).copied().collect();
+    if paranoid {
+        which.extend(m.tasks.values().filter(|t| t.state != TaskState::Queued));
+    }
     for t in which {
         let want = expected_explanation(m, t, &queued);
         let got = k.explain(t.id);
