@@ -366,7 +366,7 @@ impl Oracle {
             let twice = got[..i].iter().any(
                 |a| matches!(a, Action::Notify(Notice::Finished { task: x, .. }) if x == task),
             );
-            if twice || self.model.task(*task).is_none() {
+            if twice {
                 return Property::Accounting;
             }
         }

@@ -1517,6 +1517,54 @@ mod tests {
         assert_eq!(Jitter(5).draw(0), 0);
     }
 
+    /// The re-derived generator agrees with the kernel's, observed only through its public
+    /// behaviour: the instants of successive retries with full jitter.
+    #[test]
+    fn jitter_matches_the_kernels_retries() {
+        use baton_kernel::{ClassConfig, Kernel, RetryPolicy, Submit};
+        let base = 1_000_000_000u64;
+        let mut config = Config::new(vec![
+            ClassConfig::background("bg", 5)
+                .without_timeouts()
+                .with_retry(RetryPolicy {
+                    max_attempts: 6,
+                    base: Duration::from_nanos(base),
+                    cap: Duration::from_nanos(8 * base),
+                    jitter_permille: 1000,
+                }),
+        ]);
+        config.seed = 0x5eed;
+        let mut kernel = Kernel::new(config).unwrap();
+        let mut jitter = Jitter(0x5eed);
+        let task = kernel
+            .submit(Instant::ZERO, Submit::new(ClassId(0), Target::None))
+            .unwrap();
+        let mut now = Instant::ZERO;
+        for attempt in 1..6u64 {
+            while kernel.poll_action().is_some() {}
+            let failed = Exit::Failed {
+                error: "x".to_owned(),
+                retryable: true,
+            };
+            kernel.finished(now, task, failed).unwrap();
+            let at = std::iter::from_fn(|| kernel.poll_action())
+                .find_map(|a| match a {
+                    Action::Notify(Notice::Retrying { at, .. }) => Some(at),
+                    _ => None,
+                })
+                .unwrap();
+            let capped = (base << (attempt - 1)).min(8 * base);
+            let delay = u128::from(capped) * u128::from(1000 - jitter.draw(1000)) / 1000;
+            assert_eq!(
+                at.as_nanos() - now.as_nanos(),
+                delay as u64,
+                "attempt {attempt}"
+            );
+            now = at;
+            kernel.handle_timeout(now).unwrap();
+        }
+    }
+
     #[test]
     fn issued_ranges_merge_and_refuse_reuse() {
         let mut s = Issued::default();
