@@ -68,6 +68,7 @@ mod counts;
 mod deadline;
 mod dispatch;
 mod error;
+mod fence;
 mod id;
 mod input;
 mod invariants;
