@@ -89,11 +89,30 @@ pub(crate) struct ClassState {
 ///   [`explain`](Kernel::explain), [`metrics`](Kernel::metrics);
 /// - [`check_invariants`](Kernel::check_invariants) cross-checks every index (for tests).
 ///
-/// After every input, drain `poll_action()`; then sleep until `poll_timeout()` (or the next
-/// input) and call `handle_timeout(now)`. `handle_timeout` fires every deadline `<= now` in
-/// deadline order (ties: task timers by task id and kind, then session cleanups, then shutdown)
-/// and dispatches after each distinct instant, so a late call behaves like calls at each
-/// deadline. Spurious calls are harmless. Inputs never fire deadlines themselves.
+/// The rules a driver follows:
+///
+/// 1. After every input, drain `poll_action()` (or `poll_action_at()`, which also gives the
+///    kernel instant each action was decided at) and act on every action, in order.
+/// 2. `Start { task, session, attempt }`: run the task's body; remember `attempt`.
+/// 3. `Cancel { task, reason }`: ask the body to stop (cooperatively); keep it running until it
+///    does. `Abort { task }`: drop the body's future now — whatever grace is left; cleanup emits
+///    it too, just before it ends the task `Abandoned`. A body that cannot be dropped (blocking
+///    code) is still reported when it finally stops.
+/// 4. When a body's future is gone — completed, failed, cancelled or dropped — report it once
+///    with [`finished_attempt`](Kernel::finished_attempt) (or `finished`). This is the only
+///    thing that frees a session; a report for a task that cleanup already abandoned is
+///    accepted (it lifts that session name's reconnect fence). Report progress with
+///    [`progress_attempt`](Kernel::progress_attempt) (or `progress`); it is the heartbeat.
+/// 5. Sleep until `poll_timeout()` or the next input, then call `handle_timeout(now)`. It fires
+///    every deadline `<= now` in deadline order (ties: task timers by task id and kind, then
+///    session cleanups, then shutdown) and dispatches after each distinct instant. **Time
+///    keeps itself**: every input first does exactly what `handle_timeout(now)` would, so a
+///    timer that wakes late (or never) changes *when the driver learns* of a decision, never
+///    the decision or its instant. Spurious calls are harmless.
+/// 6. `now` never goes backwards (`TimeWentBackwards`, which changes nothing). Any other error
+///    leaves the state exactly as `handle_timeout(now)` alone would.
+/// 7. `Notify` tells what happened (a terminal outcome exactly once per task, a retry, a record
+///    removed, a disconnect or shutdown report); nothing to do but resolve handles and log.
 ///
 /// ```
 /// use baton_kernel::{Action, ClassConfig, Config, Duration, Exit, Instant, Kernel, Submit, Target};
