@@ -194,7 +194,7 @@ pub(crate) struct MGroup {
 }
 
 /// Per-class running totals, as the kernel's metrics must report them.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Totals {
     pub(crate) submitted: u64,
     pub(crate) started: u64,
@@ -202,19 +202,6 @@ pub(crate) struct Totals {
     pub(crate) outcomes: [u64; 6],
     pub(crate) queue_wait: Hist,
     pub(crate) run_time: Hist,
-}
-
-impl Default for Totals {
-    fn default() -> Self {
-        Totals {
-            submitted: 0,
-            started: 0,
-            retries: 0,
-            outcomes: [0; 6],
-            queue_wait: Hist::default(),
-            run_time: Hist::default(),
-        }
-    }
 }
 
 /// A duration histogram with DESIGN's power-of-two buckets: bucket 0 holds zero, bucket `i`

@@ -236,9 +236,8 @@ pub(crate) fn behind(m: &Model, t: &MTask, queued: &[&MTask]) -> usize {
         .filter(|u| {
             let theirs = lane(m, u);
             let same_class = u.class == t.class;
-            (same_class && theirs == mine)
-                || (mine != Lane::Background && theirs == mine)
-                || (limited && same_class)
+            // Its own lane, its exclusive session's or group's lanes, its limited class.
+            (theirs == mine && (same_class || mine != Lane::Background)) || (limited && same_class)
         })
         .count()
 }
