@@ -62,6 +62,10 @@ pub const SMALL_KERNEL: u64 = 64;
 /// See [`SMALL_KERNEL`].
 pub const QUERY_STRETCH: u64 = 2;
 
+/// Up to this many records the paranoid query check pages through every filter and explains
+/// every task on every input (O(n²) per input); above, it rotates filters like `full` does.
+pub const PARANOID_QUERIES_MAX: u64 = 64;
+
 impl OracleConfig {
     /// Every property after every input; `check_invariants()` on the adaptive cadence.
     pub const fn full() -> Self {
@@ -504,7 +508,9 @@ impl Oracle {
             return;
         }
         self.parent_cursor += 1;
-        let found = queries::check(&self.model, k, self.parent_cursor, self.cfg.deep_every == 1);
+        // Paranoid: every filter and every task, while the kernel is small enough for O(n²).
+        let everything = self.cfg.deep_every == 1 && self.model.registry() <= PARANOID_QUERIES_MAX;
+        let found = queries::check(&self.model, k, self.parent_cursor, everything);
         for (property, detail) in found {
             self.sink.fail(property, t, detail);
         }
