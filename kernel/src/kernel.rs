@@ -776,7 +776,9 @@ impl Kernel {
     /// new deadlines `<= now`), moves the clock to `now` and settles. Every input starts here.
     fn advance(&mut self, now: Instant) -> Result<(), Error> {
         self.check_time(now)?;
+        let mut fired = false;
         while let Some((at, kind)) = self.timers.pop_due(now) {
+            fired = true;
             self.now = self.now.max(at);
             self.fire(kind, at);
             // Each deadline's consequences (children cancelled, cleanups closed) land before the
@@ -791,7 +793,10 @@ impl Kernel {
             }
         }
         self.now = now;
-        self.settle();
+        // Between inputs the kernel is settled; only fired deadlines can leave work to do.
+        if fired {
+            self.settle();
+        }
         Ok(())
     }
 
