@@ -105,6 +105,34 @@ fn walk(
 }
 
 fn lists(m: &Model, k: &dyn KernelUnderTest, rotation: u64, paranoid: bool, found: &mut Found) {
+    // Every listing on every pass in paranoid mode; otherwise one kind of listing per pass
+    // (unfiltered with full views, by state, by class, by session, by parent), in rotation.
+    let kind = rotation % 5;
+    if paranoid || kind == 0 {
+        unfiltered(m, k, found);
+    }
+    let every = paranoid;
+    let pick = |n: usize| ((rotation / 5) as usize) % n.max(1);
+    let matching = |f: &dyn Fn(&MTask) -> bool| -> Vec<TaskId> {
+        m.tasks.values().filter(|t| f(t)).map(|t| t.id).collect()
+    };
+    if paranoid || kind == 1 {
+        by_state(k, every, pick(TaskState::ALL.len()), &matching, found);
+    }
+    if paranoid || kind == 2 {
+        by_class(m, k, every, pick(m.class_counts.len()), &matching, found);
+    }
+    if paranoid || kind == 3 {
+        by_session(m, k, every, pick(m.sessions.len()), found);
+    }
+    if paranoid || kind == 4 {
+        by_parent(m, k, rotation, paranoid, &matching, found);
+    }
+}
+
+type Matching<'a> = dyn Fn(&dyn Fn(&MTask) -> bool) -> Vec<TaskId> + 'a;
+
+fn unfiltered(m: &Model, k: &dyn KernelUnderTest, found: &mut Found) {
     let all: Vec<TaskId> = m.tasks.keys().copied().collect();
     let views = walk(k, &ListFilter::default(), &all, found);
     if views.len() == all.len() {
@@ -117,15 +145,17 @@ fn lists(m: &Model, k: &dyn KernelUnderTest, rotation: u64, paranoid: bool, foun
             }
         }
     }
-    let matching = |f: &dyn Fn(&MTask) -> bool| -> Vec<TaskId> {
-        m.tasks.values().filter(|t| f(t)).map(|t| t.id).collect()
-    };
-    // Every filter on every pass in paranoid mode; otherwise one of each kind per pass, in
-    // rotation, so that over a run each is paged through many times.
-    let every = paranoid;
-    let pick = |n: usize| (rotation as usize) % n.max(1);
+}
+
+fn by_state(
+    k: &dyn KernelUnderTest,
+    every: bool,
+    pick: usize,
+    matching: &Matching<'_>,
+    found: &mut Found,
+) {
     for (i, state) in TaskState::ALL.into_iter().enumerate() {
-        if !every && i != pick(TaskState::ALL.len()) {
+        if !every && i != pick {
             continue;
         }
         let filter = ListFilter {
@@ -134,9 +164,18 @@ fn lists(m: &Model, k: &dyn KernelUnderTest, rotation: u64, paranoid: bool, foun
         };
         walk(k, &filter, &matching(&|t| t.state == state), found);
     }
-    let classes = m.class_counts.len();
-    for i in 0..classes {
-        if !every && i != pick(classes) {
+}
+
+fn by_class(
+    m: &Model,
+    k: &dyn KernelUnderTest,
+    every: bool,
+    pick: usize,
+    matching: &Matching<'_>,
+    found: &mut Found,
+) {
+    for i in 0..m.class_counts.len() {
+        if !every && i != pick {
             continue;
         }
         let class = baton_kernel::ClassId(i as u16);
@@ -146,9 +185,11 @@ fn lists(m: &Model, k: &dyn KernelUnderTest, rotation: u64, paranoid: bool, foun
         };
         walk(k, &filter, &matching(&|t| t.class == class), found);
     }
-    let sessions = m.sessions.len();
+}
+
+fn by_session(m: &Model, k: &dyn KernelUnderTest, every: bool, pick: usize, found: &mut Found) {
     for (i, (id, s)) in m.sessions.iter().enumerate() {
-        if !every && i != pick(sessions) {
+        if !every && i != pick {
             continue;
         }
         let filter = ListFilter {
@@ -158,15 +199,24 @@ fn lists(m: &Model, k: &dyn KernelUnderTest, rotation: u64, paranoid: bool, foun
         let want: Vec<TaskId> = s.tasks.iter().copied().collect();
         walk(k, &filter, &want, found);
     }
+}
+
+fn by_parent(
+    m: &Model,
+    k: &dyn KernelUnderTest,
+    rotation: u64,
+    paranoid: bool,
+    matching: &Matching<'_>,
+    found: &mut Found,
+) {
     let parents: BTreeSet<TaskId> = m.tasks.values().filter_map(|t| t.parent).collect();
     if !parents.is_empty() {
         let skip = (rotation as usize * PARENTS_PER_PASS) % parents.len();
-        for p in parents
-            .iter()
-            .cycle()
-            .skip(skip)
-            .take(PARENTS_PER_PASS.min(parents.len()))
-        {
+        for p in parents.iter().cycle().skip(skip).take(if paranoid {
+            parents.len()
+        } else {
+            PARENTS_PER_PASS.min(parents.len())
+        }) {
             let filter = ListFilter {
                 parent: Some(*p),
                 ..ListFilter::default()
