@@ -156,6 +156,9 @@ pub struct Sim {
     pub(crate) started: std::time::Instant,
     /// Jobs of a replayed workload log (SWF), submitted at their instants.
     pub(crate) jobs: Vec<crate::swf::Job>,
+    /// The late driver's timer: the deadline it is set for and when it wakes
+    /// ([`SLEPT_THROUGH`]: not until the next input).
+    pub(crate) timer: Option<(u64, u64)>,
 }
 
 impl std::fmt::Debug for Sim {
@@ -168,6 +171,9 @@ impl std::fmt::Debug for Sim {
             .finish()
     }
 }
+
+/// A timer wake-up the late driver sleeps through (it wakes with the next input).
+const SLEPT_THROUGH: u64 = u64::MAX;
 
 /// The run did not end within its step budget.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -249,6 +255,7 @@ impl Sim {
             submitted: 0,
             started: std::time::Instant::now(),
             jobs: Vec::new(),
+            timer: None,
         };
         sim.schedule_start();
         Ok(sim)
@@ -327,10 +334,15 @@ impl Sim {
         // After a clock jump both may be overdue: overdue deadlines are handled first, as an
         // adapter's timer would fire as soon as the process wakes.
         let now = self.now;
-        match (deadline.map(|d| d.max(now)), event.map(|e| e.max(now))) {
-            (Some(d), e) if e.is_none_or(|e| d <= e) => {
-                // Sleep until the deadline (or, after a clock jump, wake late).
-                self.now = self.now.max(d);
+        let wake = deadline.map(|d| self.timer_wake(d, event));
+        match (wake.map(|w| w.max(now)), event.map(|e| e.max(now))) {
+            (Some(w), e) if e.is_none_or(|e| w <= e) => {
+                // Sleep until the deadline (or, after a clock jump or with a late timer, wake
+                // late).
+                if deadline.is_some_and(|d| w > d.max(now)) {
+                    self.counters.hit(Sometimes::LateTimer);
+                }
+                self.now = self.now.max(w);
                 let _ = self.input(Input::Timeout);
                 self.after_input();
             }
@@ -339,7 +351,17 @@ impl Sim {
                     return false;
                 };
                 self.now = self.now.max(at);
+                let inputs = self.inputs;
                 self.handle(at, ev);
+                // A timer the driver slept through is noticed by the first input at or after
+                // its deadline: the driver handles the deadline right after (if the input
+                // left it due).
+                if let Some((d, SLEPT_THROUGH)) = self.timer
+                    && self.inputs > inputs
+                    && d <= self.now
+                {
+                    self.timer = Some((d, self.now));
+                }
             }
             _ => {
                 self.phase = Phase::Done;
@@ -347,6 +369,45 @@ impl Sim {
             }
         }
         self.phase != Phase::Done
+    }
+
+    /// When the driver's timer set for deadline `d` fires. A punctual driver wakes at `d`; a
+    /// late one (DESIGN.md, "Driver timing as a fault") wakes a seeded amount later, or sleeps
+    /// through it until the next input. The draw is made once per deadline: re-arming the timer
+    /// for the same deadline after an input keeps its wake-up.
+    fn timer_wake(&mut self, d: u64, event: Option<u64>) -> u64 {
+        let Some(late) = self.plan.driver.late else {
+            return d;
+        };
+        let wake = match self.timer {
+            Some((armed, wake)) if armed == d => wake,
+            _ => {
+                let wake = if self.rng.chance(late.sleep_through) {
+                    SLEPT_THROUGH
+                } else {
+                    d.saturating_add(self.rng.below(late.max_ns + 1))
+                };
+                self.timer = Some((d, wake));
+                wake
+            }
+        };
+        match (wake, event) {
+            // Nothing else will wake the driver: it wakes at the latest lateness.
+            (SLEPT_THROUGH, None) => d.saturating_add(late.max_ns),
+            (w, _) => w,
+        }
+    }
+
+    /// Extra delay of a `Start` delivery or a report under the late driver (0 without one).
+    fn late_delivery(&mut self) -> u64 {
+        let Some(late) = self.plan.driver.late else {
+            return 0;
+        };
+        let extra = self.rng.below(late.max_ns + 1);
+        if extra > 0 {
+            self.counters.hit(Sometimes::LateDelivery);
+        }
+        extra
     }
 
     /// Steps until the run is over; fails if it takes more than the step budget.
@@ -467,6 +528,9 @@ impl Sim {
             _ => None,
         };
         let summary = Summary::of(&input);
+        if !matches!(input, Input::Timeout) && self.kernel.poll_timeout().is_some_and(|d| d <= t) {
+            self.counters.hit(Sometimes::InputBeforeDueTimeout);
+        }
         let result = self.kernel.apply(t, input);
         self.inputs += 1;
         self.actions.clear();
@@ -727,7 +791,8 @@ impl Sim {
         if let Some(t) = self.task_mut(task) {
             t.exec = Some(id);
         }
-        let at = self.now + self.plan.driver.start_latency.draw(&mut self.rng);
+        let at =
+            self.now + self.plan.driver.start_latency.draw(&mut self.rng) + self.late_delivery();
         self.events.push(at, Event::Begin(id));
     }
 
@@ -777,6 +842,7 @@ impl Sim {
 
     fn schedule_report(&mut self, e: ExecId, exit: Exit) {
         let mut at = self.now + self.plan.driver.report_latency.draw(&mut self.rng);
+        at += self.late_delivery();
         let faults = self.phase == Phase::Active;
         if faults && self.rng.chance(self.plan.faults.late_report) {
             at += self.plan.faults.late_report_delay.draw(&mut self.rng);

@@ -121,6 +121,32 @@ pub struct Before {
     snapshot: Option<Box<dyn KernelUnderTest>>,
     fingerprint: Fingerprint,
     split: Option<Split>,
+    /// For an input other than `handle_timeout` that arrives while deadlines `<= now` are
+    /// pending: the actions `handle_timeout(now)` gives on a copy, which the input must emit
+    /// first ("time keeps itself"). They are judged before the input is predicted.
+    catch_up: Option<Vec<Action>>,
+}
+
+/// Replays `handle_timeout(now)` on a copy of `k` one deadline instant at a time.
+fn split_timeout(k: &dyn KernelUnderTest, now: Instant) -> Split {
+    let mut copy = k.box_clone();
+    let mut groups = Vec::new();
+    while let Some(at) = copy.poll_timeout().filter(|at| *at <= now) {
+        let at = at.max(copy.kernel().now());
+        if copy.apply(at, Input::Timeout).is_err() {
+            break;
+        }
+        groups.push((
+            at.as_nanos(),
+            std::iter::from_fn(|| copy.poll_action()).collect(),
+        ));
+    }
+    let _ = copy.apply(now, Input::Timeout);
+    groups.push((
+        now.as_nanos(),
+        std::iter::from_fn(|| copy.poll_action()).collect(),
+    ));
+    (groups, copy)
 }
 
 /// What kind of exit a `finished` input reported.
@@ -267,6 +293,28 @@ impl Oracle {
 
     /// Call before applying `input` at `now`.
     pub fn before(&mut self, k: &dyn KernelUnderTest, now: Instant, input: &Input) -> Before {
+        // Time keeps itself: any other input at `now` first does exactly what
+        // `handle_timeout(now)` does. Those effects are computed on a copy and judged as a
+        // `handle_timeout` (one deadline instant at a time) before the input itself is
+        // predicted; the input must then emit them first, and a refused input must leave the
+        // kernel equal to the copy.
+        let caught_up = match input {
+            Input::Timeout => None,
+            _ if now >= k.kernel().now() && k.poll_timeout().is_some_and(|d| d <= now) => {
+                let (groups, copy) = split_timeout(k, now);
+                for (at, group) in &groups {
+                    self.judge_group(*at, Cause::Timeout, group);
+                }
+                self.model.now = now.as_nanos();
+                let flat: Vec<Action> = groups.into_iter().flat_map(|(_, a)| a).collect();
+                Some((flat, copy))
+            }
+            _ => None,
+        };
+        let basis: &dyn KernelUnderTest = match &caught_up {
+            Some((_, copy)) => &**copy,
+            None => k,
+        };
         let predicted = self.model.predict(now.as_nanos(), input);
         // A full copy is compared around the first refusals of each kind in a run and then
         // around one in 64; the others are compared by fingerprint (counts, registry size,
@@ -276,38 +324,23 @@ impl Oracle {
                 let kind = refusal_kind(e);
                 let seen = self.refusals.entry(kind).or_insert(0);
                 *seen += 1;
-                (*seen <= 32 || *seen % 64 == 0).then(|| k.box_clone())
+                (*seen <= 32 || *seen % 64 == 0).then(|| basis.box_clone())
             }
             _ => None,
         };
         let split = match (input, k.poll_timeout()) {
             (Input::Timeout, Some(first)) if first < now && predicted.is_ok() => {
-                let mut copy = k.box_clone();
-                let mut groups = Vec::new();
-                while let Some(at) = copy.poll_timeout().filter(|at| *at <= now) {
-                    let at = at.max(copy.kernel().now());
-                    if copy.apply(at, Input::Timeout).is_err() {
-                        break;
-                    }
-                    groups.push((
-                        at.as_nanos(),
-                        std::iter::from_fn(|| copy.poll_action()).collect(),
-                    ));
-                }
-                let _ = copy.apply(now, Input::Timeout);
-                groups.push((
-                    now.as_nanos(),
-                    std::iter::from_fn(|| copy.poll_action()).collect(),
-                ));
-                Some((groups, copy))
+                Some(split_timeout(k, now))
             }
             _ => None,
         };
+        let fingerprint = fingerprint(basis);
         Before {
             predicted,
             snapshot,
-            fingerprint: fingerprint(k),
+            fingerprint,
             split,
+            catch_up: caught_up.map(|(flat, _)| flat),
         }
     }
 
@@ -323,6 +356,20 @@ impl Oracle {
     ) {
         let t = now.as_nanos();
         self.sink.step += 1;
+        let mut actions = actions;
+        if let Some(first) = before.catch_up.as_deref() {
+            let n = first.len();
+            if actions.len() < n || actions[..n] != *first {
+                let detail = format!(
+                    "{input:?} at t={t} did not first fire the due deadlines as handle_timeout({t}) would: that gives {first:?}, the input emitted {actions:?}"
+                );
+                self.sink.fail(Property::Deadlines, t, detail);
+                // The model has already taken the deadlines' effects; nothing after this
+                // point can be judged against it.
+                return;
+            }
+            actions = &actions[n..];
+        }
         match (result, &before.predicted) {
             (Err(e), Ok(())) => self.sink.fail(
                 Property::Robustness,
