@@ -173,13 +173,25 @@ pub fn arbitrary_input(
         },
         14 => {
             let len = u.int_in_range(0..=10usize)?;
-            Input::Progress {
-                task: pick(u, k, ACTIVE)?,
-                progress: Progress {
-                    current: u.int_in_range(0..=5)?,
-                    total: u.arbitrary::<Option<u8>>()?.map(u64::from),
-                    message: "m".repeat(len),
-                },
+            let task = pick(u, k, ACTIVE)?;
+            let progress = Progress {
+                current: u.int_in_range(0..=5)?,
+                total: u.arbitrary::<Option<u8>>()?.map(u64::from),
+                message: "m".repeat(len),
+            };
+            if u.ratio(1, 3)? {
+                let current = k.task(task).map_or(0, |v| v.attempt);
+                Input::ProgressAttempt {
+                    task,
+                    attempt: if u.arbitrary()? {
+                        current
+                    } else {
+                        current.wrapping_sub(1)
+                    },
+                    progress,
+                }
+            } else {
+                Input::Progress { task, progress }
             }
         }
         15..=18 => {
@@ -195,7 +207,13 @@ pub fn arbitrary_input(
                 },
                 _ => Exit::Dropped,
             };
-            let task = pick(u, k, ACTIVE)?;
+            // Now and then the late report of a task that cleanup abandoned (it fences a name).
+            let fenced: Vec<TaskId> = k.fenced().into_iter().flat_map(|(_, t)| t).collect();
+            let task = match fenced.len() {
+                0 => pick(u, k, ACTIVE)?,
+                n if u.ratio(1, 4)? => fenced[u.choose_index(n)?],
+                _ => pick(u, k, ACTIVE)?,
+            };
             if u.ratio(1, 3)? {
                 // The per-attempt form: mostly the running attempt, sometimes a stale or future one.
                 let current = k.task(task).map_or(0, |v| v.attempt);

@@ -250,11 +250,22 @@ pub struct Config {
     pub disconnect_grace: Duration,
     /// Seed of the kernel's jitter generator.
     pub seed: u64,
+    /// Exclusivity survives reconnects (default on): while an exclusive task of an earlier
+    /// generation of a session name may still be running — cancelling after a disconnect, or
+    /// abandoned by cleanup and never reported stopped — no generation of that name starts
+    /// exclusive work. The driver's late `finished` for an abandoned task is accepted and lifts
+    /// its part of the fence. Off, a reconnected name is free at once (the source's behaviour).
+    #[serde(default = "default_fence")]
+    pub fence_reconnect: bool,
+}
+
+fn default_fence() -> bool {
+    true
 }
 
 impl Config {
     /// A configuration with the given classes and default bounds (cleanup every 60 s,
-    /// disconnect grace 5 s, seed 0).
+    /// disconnect grace 5 s, seed 0, reconnect fence on).
     pub fn new(classes: Vec<ClassConfig>) -> Self {
         Config {
             classes,
@@ -262,6 +273,7 @@ impl Config {
             cleanup_interval: Duration::from_secs(60),
             disconnect_grace: DEFAULT_GRACE,
             seed: 0,
+            fence_reconnect: true,
         }
     }
 

@@ -300,7 +300,7 @@ impl Kernel {
             cs.totals.started = cs.totals.started.saturating_add(1);
             cs.totals.queue_wait.record(wait);
         }
-        self.actions.push_back(Action::Start {
+        self.emit(Action::Start {
             task: id,
             class,
             session,

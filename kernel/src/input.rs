@@ -50,6 +50,15 @@ pub enum Input {
         /// Its progress.
         progress: Progress,
     },
+    /// [`Kernel::progress_attempt`].
+    ProgressAttempt {
+        /// The task.
+        task: TaskId,
+        /// The attempt the report is for.
+        attempt: u32,
+        /// Its progress.
+        progress: Progress,
+    },
     /// [`Kernel::finished`].
     Finished {
         /// The task.
@@ -113,6 +122,13 @@ impl Kernel {
             Input::Progress { task, progress } => {
                 self.progress(now, task, progress).map(|()| Applied::Done)
             }
+            Input::ProgressAttempt {
+                task,
+                attempt,
+                progress,
+            } => self
+                .progress_attempt(now, task, attempt, progress)
+                .map(|()| Applied::Done),
             Input::Finished { task, exit } => {
                 self.finished(now, task, exit).map(|()| Applied::Done)
             }

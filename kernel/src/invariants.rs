@@ -279,11 +279,36 @@ impl Kernel {
                 s.name
             );
         }
+        if let Err(e) = self.fences.consistent() {
+            return Err(InvariantViolation(e));
+        }
+        ensure!(
+            self.config.fence_reconnect || self.fences.names_len() == 0,
+            "fences without fence_reconnect"
+        );
+        for (task, fence) in self.fences.tasks() {
+            let in_registry = self.tasks.get(task);
+            ensure!(
+                fence.abandoned == in_registry.is_none(),
+                "fence of {task}: abandoned {} but record present {}",
+                fence.abandoned,
+                in_registry.is_some()
+            );
+            if let Some(t) = in_registry {
+                ensure!(t.state.is_active(), "{task} fences but is {:?}", t.state);
+            }
+        }
         for s in self.sessions.values() {
             ensure!(
                 s.closing.is_some() || self.session_names.get(&s.name) == Some(&s.id),
                 "{} is open but not named",
                 s.id
+            );
+            ensure!(
+                s.closing.is_some() || s.fenced == self.fences.is_fenced(&s.name),
+                "{} fenced {} but its name's fences say otherwise",
+                s.id,
+                s.fenced
             );
             let holders: Vec<TaskId> = s
                 .tasks
@@ -441,7 +466,7 @@ impl Kernel {
     fn check_bounds(&self) -> Result<(), InvariantViolation> {
         let l = &self.config.limits;
         ensure!(
-            self.tasks.len() <= l.tasks_max as usize,
+            self.tasks.len() + self.fences.abandoned_len() <= l.tasks_max as usize,
             "registry over its bound"
         );
         ensure!(

@@ -89,11 +89,30 @@ pub(crate) struct ClassState {
 ///   [`explain`](Kernel::explain), [`metrics`](Kernel::metrics);
 /// - [`check_invariants`](Kernel::check_invariants) cross-checks every index (for tests).
 ///
-/// After every input, drain `poll_action()`; then sleep until `poll_timeout()` (or the next
-/// input) and call `handle_timeout(now)`. `handle_timeout` fires every deadline `<= now` in
-/// deadline order (ties: task timers by task id and kind, then session cleanups, then shutdown)
-/// and dispatches after each distinct instant, so a late call behaves like calls at each
-/// deadline. Spurious calls are harmless. Inputs never fire deadlines themselves.
+/// The rules a driver follows:
+///
+/// 1. After every input, drain `poll_action()` (or `poll_action_at()`, which also gives the
+///    kernel instant each action was decided at) and act on every action, in order.
+/// 2. `Start { task, session, attempt }`: run the task's body; remember `attempt`.
+/// 3. `Cancel { task, reason }`: ask the body to stop (cooperatively); keep it running until it
+///    does. `Abort { task }`: drop the body's future now — whatever grace is left; cleanup emits
+///    it too, just before it ends the task `Abandoned`. A body that cannot be dropped (blocking
+///    code) is still reported when it finally stops.
+/// 4. When a body's future is gone — completed, failed, cancelled or dropped — report it once
+///    with [`finished_attempt`](Kernel::finished_attempt) (or `finished`). This is the only
+///    thing that frees a session; a report for a task that cleanup already abandoned is
+///    accepted (it lifts that session name's reconnect fence). Report progress with
+///    [`progress_attempt`](Kernel::progress_attempt) (or `progress`); it is the heartbeat.
+/// 5. Sleep until `poll_timeout()` or the next input, then call `handle_timeout(now)`. It fires
+///    every deadline `<= now` in deadline order (ties: task timers by task id and kind, then
+///    session cleanups, then shutdown) and dispatches after each distinct instant. **Time
+///    keeps itself**: every input first does exactly what `handle_timeout(now)` would, so a
+///    timer that wakes late (or never) changes *when the driver learns* of a decision, never
+///    the decision or its instant. Spurious calls are harmless.
+/// 6. `now` never goes backwards (`TimeWentBackwards`, which changes nothing). Any other error
+///    leaves the state exactly as `handle_timeout(now)` alone would.
+/// 7. `Notify` tells what happened (a terminal outcome exactly once per task, a retry, a record
+///    removed, a disconnect or shutdown report); nothing to do but resolve handles and log.
 ///
 /// ```
 /// use baton_kernel::{Action, ClassConfig, Config, Duration, Exit, Instant, Kernel, Submit, Target};
@@ -120,7 +139,26 @@ pub(crate) struct ClassState {
 /// assert!(kernel.poll_timeout().unwrap() > now);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// # Snapshots
+///
+/// The whole state is `serde` serializable. Deserializing validates it with
+/// [`check_invariants`](Kernel::check_invariants) first: a state that breaks an invariant (a
+/// corrupt or doctored snapshot) is a deserialization error, never a kernel that misbehaves.
+///
+/// ```
+/// use baton_kernel::{Instant, Kernel};
+/// let mut k = Kernel::new(baton_kernel::preset::session_manager()).unwrap();
+/// k.connect(Instant::ZERO, "alice").unwrap();
+/// let json = serde_json::to_string(&k).unwrap();
+/// let back: Kernel = serde_json::from_str(&json).unwrap();
+/// assert_eq!(back, k);
+/// // A session that claims a holder that does not exist is refused.
+/// let bad = json.replace("\"holder\":null", "\"holder\":7");
+/// assert!(serde_json::from_str::<Kernel>(&bad).is_err());
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub struct Kernel {
     pub(crate) config: Config,
     pub(crate) now: Instant,
@@ -136,17 +174,37 @@ pub struct Kernel {
     pub(crate) classes: Vec<ClassState>,
     pub(crate) background_queue_len: u32,
     pub(crate) timers: Timers,
-    pub(crate) actions: VecDeque<Action>,
+    /// Actions not yet polled, with the kernel instant each was decided at.
+    pub(crate) actions: VecDeque<(Instant, Action)>,
     /// Tasks asked to abort that have not reported.
     pub(crate) stuck: BTreeSet<TaskId>,
     pub(crate) counts: StateCounts,
     pub(crate) lifecycle: Lifecycle,
+    /// Session names fenced by exclusive tasks of earlier generations (`Config::fence_reconnect`).
+    #[serde(default)]
+    pub(crate) fences: crate::fence::Fences,
     /// Cancellations still to propagate within the current input (empty between inputs).
     #[serde(skip)]
     pub(crate) pending_cancels: VecDeque<(TaskId, CancelReason)>,
     /// Closing sessions to re-check within the current input (empty between inputs).
     #[serde(skip)]
     pub(crate) closing_checks: Vec<SessionId>,
+}
+
+impl Serialize for Kernel {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Kernel::serialize(self, serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Kernel {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let kernel = Kernel::deserialize(deserializer)?;
+        kernel
+            .check_invariants()
+            .map_err(|e| serde::de::Error::custom(format!("invalid kernel state: {}", e.0)))?;
+        Ok(kernel)
+    }
 }
 
 impl Kernel {
@@ -182,6 +240,7 @@ impl Kernel {
             stuck: BTreeSet::new(),
             counts: StateCounts::default(),
             lifecycle: Lifecycle::Open,
+            fences: crate::fence::Fences::default(),
             pending_cancels: VecDeque::new(),
             closing_checks: Vec::new(),
         })
@@ -224,7 +283,7 @@ impl Kernel {
     /// Errors: `BadName`, `AlreadyConnected`, `TooManySessions`, `ShuttingDown`,
     /// `TimeWentBackwards`.
     pub fn connect(&mut self, now: Instant, name: &str) -> Result<SessionId, Error> {
-        self.check_time(now)?;
+        self.advance(now)?;
         self.check_open()?;
         self.check_name(name)?;
         if self.session_names.contains_key(name) {
@@ -249,6 +308,7 @@ impl Kernel {
             queue_len: 0,
             groups: BTreeSet::new(),
             closing: None,
+            fenced: self.config.fence_reconnect && self.fences.is_fenced(name),
         });
         self.session_names.insert(name.to_owned(), id);
         Ok(id)
@@ -260,7 +320,7 @@ impl Kernel {
     /// Abandoned and are listed in the [`Notice::Closed`](crate::Notice::Closed) report, which is
     /// emitted as soon as nothing of the session is running. O(k log n) for its k tasks.
     pub fn disconnect(&mut self, now: Instant, name: &str) -> Result<SessionId, Error> {
-        self.check_time(now)?;
+        self.advance(now)?;
         self.check_open()?;
         let id = *self
             .session_names
@@ -271,6 +331,13 @@ impl Kernel {
         let deadline = now + self.config.disconnect_grace;
         if self.sessions.get(&id).is_some_and(Session::is_free) {
             self.session_busy(id);
+        }
+        // Its exclusive task may run on after the name reconnects: fence the name until it stops.
+        if self.config.fence_reconnect
+            && let Some(holder) = self.sessions.get(&id).and_then(|s| s.holder)
+        {
+            let attempt = self.tasks.get(&holder).map_or(0, |t| t.attempt);
+            self.fences.add(holder, name, attempt);
         }
         let groups: Vec<GroupId> = match self.sessions.get_mut(&id) {
             Some(s) => {
@@ -306,7 +373,7 @@ impl Kernel {
         group: &str,
         session: SessionId,
     ) -> Result<GroupId, Error> {
-        self.check_time(now)?;
+        self.advance(now)?;
         self.check_open()?;
         self.check_name(group)?;
         let s = self.live_session(session)?;
@@ -362,7 +429,7 @@ impl Kernel {
         group: &str,
         session: SessionId,
     ) -> Result<(), Error> {
-        self.check_time(now)?;
+        self.advance(now)?;
         self.check_open()?;
         let g = *self
             .group_names
@@ -396,7 +463,7 @@ impl Kernel {
     /// `Shutdown`. Errors: `UnknownClass`, `TargetRequired`, `UnknownTask` (parent),
     /// `ParentNotActive`, `TimeWentBackwards`.
     pub fn submit(&mut self, now: Instant, submit: Submit) -> Result<TaskId, Error> {
-        self.check_time(now)?;
+        self.advance(now)?;
         let class = self
             .config
             .classes
@@ -439,7 +506,9 @@ impl Kernel {
         }
         // Ids are never reused: once they run out (after 2^64 submits, or in a doctored
         // snapshot) the registry is full for good.
-        if self.tasks.len() >= limits.tasks_max as usize || self.next_task == u64::MAX {
+        // Abandoned tasks that still fence a name count too: they may still be running.
+        let registered = self.tasks.len().saturating_add(self.fences.abandoned_len());
+        if registered >= limits.tasks_max as usize || self.next_task == u64::MAX {
             return Err(Error::Refused(RejectReason::Capacity));
         }
         if queue_len >= queue_max {
@@ -502,7 +571,7 @@ impl Kernel {
     /// driver reports it stopped. Cancelling a cancelling task changes nothing. O(log n) per
     /// task affected.
     pub fn cancel(&mut self, now: Instant, task: TaskId) -> Result<(), Error> {
-        self.check_time(now)?;
+        self.advance(now)?;
         let t = self.tasks.get(&task).ok_or(Error::UnknownTask(task))?;
         if t.state.is_terminal() {
             return Err(Error::AlreadyEnded(task));
@@ -521,7 +590,7 @@ impl Kernel {
         task: TaskId,
         progress: Progress,
     ) -> Result<(), Error> {
-        self.check_time(now)?;
+        self.advance(now)?;
         let t = self.tasks.get(&task).ok_or(Error::UnknownTask(task))?;
         if !t.state.is_active() {
             return Err(Error::NotRunning {
@@ -559,6 +628,38 @@ impl Kernel {
         Ok(())
     }
 
+    /// [`progress`](Kernel::progress) for one attempt: refused with `StaleReport` unless
+    /// `attempt` is the attempt now running, so a late report of attempt k never counts as the
+    /// heartbeat of attempt k + 1. O(log n).
+    pub fn progress_attempt(
+        &mut self,
+        now: Instant,
+        task: TaskId,
+        attempt: u32,
+        progress: Progress,
+    ) -> Result<(), Error> {
+        self.advance(now)?;
+        self.check_attempt(task, attempt)?;
+        self.progress(now, task, progress)
+    }
+
+    /// `StaleReport` if `task` is active (or abandoned and fencing) with another attempt.
+    fn check_attempt(&self, task: TaskId, attempt: u32) -> Result<(), Error> {
+        let current = match self.tasks.get(&task) {
+            Some(t) if t.state.is_active() => Some(t.attempt),
+            Some(_) => None,
+            None => self.fences.abandoned(task).map(|f| f.attempt),
+        };
+        match current {
+            Some(current) if current != attempt => Err(Error::StaleReport {
+                task,
+                attempt,
+                current,
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// The driver reports that a started task's future has stopped. This is the only thing that
     /// frees a session and a class slot (besides disconnect/shutdown cleanup).
     ///
@@ -569,7 +670,12 @@ impl Kernel {
     /// Errors: `UnknownTask`, `NotRunning` (queued or already ended: double finish),
     /// `NotAborted` (`Dropped` without an abort). O(log n).
     pub fn finished(&mut self, now: Instant, task: TaskId, exit: Exit) -> Result<(), Error> {
-        self.check_time(now)?;
+        self.advance(now)?;
+        if !self.tasks.contains_key(&task) && self.fences.abandoned(task).is_some() {
+            self.lift_fence(task);
+            self.settle();
+            return Ok(());
+        }
         let t = self.tasks.get(&task).ok_or(Error::UnknownTask(task))?;
         if !t.state.is_active() {
             return Err(Error::NotRunning {
@@ -630,17 +736,8 @@ impl Kernel {
         attempt: u32,
         exit: Exit,
     ) -> Result<(), Error> {
-        self.check_time(now)?;
-        if let Some(t) = self.tasks.get(&task)
-            && t.state.is_active()
-            && t.attempt != attempt
-        {
-            return Err(Error::StaleReport {
-                task,
-                attempt,
-                current: t.attempt,
-            });
-        }
+        self.advance(now)?;
+        self.check_attempt(task, attempt)?;
         self.finished(now, task, exit)
     }
 
@@ -649,7 +746,7 @@ impl Kernel {
     /// the registry (still-running ones Abandoned and reported as stuck) and a
     /// [`Notice::Closed`](crate::Notice::Closed) with scope `Shutdown` is emitted. O(n log n).
     pub fn shutdown(&mut self, now: Instant, grace: Duration) -> Result<(), Error> {
-        self.check_time(now)?;
+        self.advance(now)?;
         self.check_open()?;
         self.now = now;
         let deadline = now + grace;
@@ -671,8 +768,17 @@ impl Kernel {
     /// Fires every deadline `<= now`, in order, dispatching after each distinct instant.
     /// Idempotent: a second call with the same `now` does nothing. O(k log n) for k deadlines.
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
+        self.advance(now)
+    }
+
+    /// Time keeps itself: refuses a `now` earlier than the last one, then fires every deadline
+    /// `<= now` in order (dispatching after each distinct instant, and going on while that arms
+    /// new deadlines `<= now`), moves the clock to `now` and settles. Every input starts here.
+    fn advance(&mut self, now: Instant) -> Result<(), Error> {
         self.check_time(now)?;
+        let mut fired = false;
         while let Some((at, kind)) = self.timers.pop_due(now) {
+            fired = true;
             self.now = self.now.max(at);
             self.fire(kind, at);
             // Each deadline's consequences (children cancelled, cleanups closed) land before the
@@ -687,13 +793,46 @@ impl Kernel {
             }
         }
         self.now = now;
-        self.settle();
+        // Between inputs the kernel is settled; only fired deadlines can leave work to do.
+        if fired {
+            self.settle();
+        }
         Ok(())
     }
 
     /// The next action for the driver, oldest first. O(1).
     pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front().map(|(_, action)| action)
+    }
+
+    /// The next action with the kernel instant it was decided at, oldest first. O(1).
+    ///
+    /// A deadline-driven action carries its deadline even when the input that caught up with it
+    /// came later (a late timer, a clock jump): this is the instant a trace should record.
+    ///
+    /// ```
+    /// use baton_kernel::{Action, ClassConfig, Config, Duration, Instant, Kernel, Submit, Target};
+    /// let config = Config::new(vec![ClassConfig::exclusive("io", 1).with_queue_timeout(Duration::from_secs(1))]);
+    /// let mut kernel = Kernel::new(config)?;
+    /// let io = kernel.class_id("io").unwrap();
+    /// let s = kernel.connect(Instant::ZERO, "alice")?;
+    /// let _a = kernel.submit(Instant::ZERO, Submit::new(io, Target::Session(s)))?;
+    /// let b = kernel.submit(Instant::ZERO, Submit::new(io, Target::Session(s)))?;
+    /// while kernel.poll_action().is_some() {}
+    /// // The driver wakes 9 s late: b's queue deadline (1 s) is stamped with its own instant.
+    /// kernel.handle_timeout(Instant::from_nanos(10_000_000_000))?;
+    /// let (at, action) = kernel.poll_action_at().unwrap();
+    /// assert_eq!(at, Instant::from_nanos(1_000_000_000));
+    /// assert!(matches!(action, Action::Notify(baton_kernel::Notice::Finished { task, .. }) if task == b));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn poll_action_at(&mut self) -> Option<(Instant, Action)> {
         self.actions.pop_front()
+    }
+
+    /// Queues an action stamped with the current kernel instant.
+    pub(crate) fn emit(&mut self, action: Action) {
+        self.actions.push_back((self.now, action));
     }
 
     /// The earliest pending deadline: call [`handle_timeout`](Kernel::handle_timeout) then.
@@ -879,11 +1018,10 @@ impl Kernel {
         if let Some(p) = parent.and_then(|p| self.tasks.get_mut(&p)) {
             p.children.retain(|c| *c != id);
         }
-        self.actions
-            .push_back(Action::Notify(crate::Notice::Finished {
-                task: id,
-                outcome,
-            }));
+        self.emit(Action::Notify(crate::Notice::Finished {
+            task: id,
+            outcome,
+        }));
         let retention = self
             .class_config(class)
             .map_or(Duration::ZERO, |c| c.retention);
@@ -915,6 +1053,9 @@ impl Kernel {
         let Some(t) = self.tasks.get(&id) else { return };
         let (class, session) = (t.class, t.session);
         let started = t.started_at.unwrap_or(self.now);
+        if let Some(name) = self.fences.lift_reported(id) {
+            self.unfence(&name);
+        }
         let exclusive = self.class_config(class).is_some_and(|c| c.exclusive);
         let run_time = self.now.saturating_since(started);
         if let Some(cs) = self.classes.get_mut(class.index()) {
@@ -979,16 +1120,21 @@ impl Kernel {
             t.attempt = attempt.saturating_add(1);
         }
         self.set_state(id, TaskState::Backoff);
+        // A group task binds to a member again only when it starts again.
+        if let Some(t) = self.tasks.get_mut(&id)
+            && matches!(t.target, Target::Group(_))
+        {
+            t.session = None;
+        }
         self.arm(id, TaskTimer::Backoff, at);
         if let Some(cs) = self.classes.get_mut(class.index()) {
             cs.totals.retries = cs.totals.retries.saturating_add(1);
         }
-        self.actions
-            .push_back(Action::Notify(crate::Notice::Retrying {
-                task: id,
-                attempt: attempt.saturating_add(1),
-                at,
-            }));
+        self.emit(Action::Notify(crate::Notice::Retrying {
+            task: id,
+            attempt: attempt.saturating_add(1),
+            at,
+        }));
     }
 
     /// Puts a task back into its queue with a fresh sequence number (end of backoff).
@@ -1039,7 +1185,7 @@ impl Kernel {
                 self.disarm(id, TaskTimer::Heartbeat);
                 self.disarm(id, TaskTimer::Total);
                 self.arm(id, TaskTimer::Grace, now + grace);
-                self.actions.push_back(Action::Cancel { task: id, reason });
+                self.emit(Action::Cancel { task: id, reason });
                 for child in children {
                     self.pending_cancels
                         .push_back((child, CancelReason::Parent));
@@ -1097,7 +1243,31 @@ impl Kernel {
             c.abort_requested_at = Some(now);
         }
         self.stuck.insert(id);
-        self.actions.push_back(Action::Abort { task: id });
+        self.emit(Action::Abort { task: id });
+    }
+
+    /// Lifts an abandoned task's fence on the driver's late report.
+    fn lift_fence(&mut self, id: TaskId) {
+        if let Some(name) = self.fences.lift(id) {
+            self.unfence(&name);
+        }
+    }
+
+    /// The last fence of `name` is gone: its live generation (if any) may run exclusive work.
+    fn unfence(&mut self, name: &str) {
+        let Some(&sid) = self.session_names.get(name) else {
+            return;
+        };
+        let free = match self.sessions.get_mut(&sid) {
+            Some(s) if s.fenced => {
+                s.fenced = false;
+                s.is_free()
+            }
+            _ => false,
+        };
+        if free {
+            self.session_free(sid);
+        }
     }
 
     /// Removes a terminal record from the registry.
@@ -1110,8 +1280,7 @@ impl Kernel {
         self.disarm_all(id);
         self.count_out(id);
         self.tasks.remove(&id);
-        self.actions
-            .push_back(Action::Notify(crate::Notice::Removed { task: id }));
+        self.emit(Action::Notify(crate::Notice::Removed { task: id }));
     }
 
     /// Ends a closing session: abandons what still runs, removes every record, reports.
@@ -1127,7 +1296,7 @@ impl Kernel {
             self.remove_record(id);
         }
         self.sessions.remove(&sid);
-        self.actions.push_back(Action::Notify(crate::Notice::Closed(
+        self.emit(Action::Notify(crate::Notice::Closed(
             crate::CleanupReport {
                 scope: crate::Scope::Session(sid),
                 at: self.now,
@@ -1153,6 +1322,24 @@ impl Kernel {
                 age: self.now.saturating_since(t.created_at),
                 reason: t.cancel.map(|c| c.reason),
             });
+            let aborted = t.cancel.is_some_and(|c| c.abort_requested_at.is_some());
+            let attempt = t.attempt;
+            let held = t
+                .session
+                .and_then(|s| self.sessions.get(&s))
+                .filter(|s| s.holder == Some(id))
+                .map(|s| s.name.clone());
+            // Exclusivity survives the record: the name stays fenced until the driver reports.
+            if self.config.fence_reconnect
+                && let Some(name) = held
+            {
+                self.fences.add(id, &name, attempt);
+                self.fences.abandon(id);
+            }
+            // Every driver drops the future, whatever the grace left.
+            if !aborted {
+                self.emit(Action::Abort { task: id });
+            }
             self.end_task(id, Outcome::Abandoned);
         }
         // Children elsewhere learn of it now, within this cleanup.
@@ -1188,7 +1375,7 @@ impl Kernel {
             self.timers.remove(deadline, TimerKind::ShutdownCleanup);
         }
         self.lifecycle = Lifecycle::Stopped;
-        self.actions.push_back(Action::Notify(crate::Notice::Closed(
+        self.emit(Action::Notify(crate::Notice::Closed(
             crate::CleanupReport {
                 scope: crate::Scope::Shutdown,
                 at: self.now,

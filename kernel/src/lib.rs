@@ -42,8 +42,14 @@
 //!   `finished + retention` (batched like the source's periodic sweep, inside DESIGN's window).
 //! - Error text longer than `error_len_max` is truncated rather than refused, so a finish report
 //!   is never lost; an over-long progress message is refused (`MessageTooLong`).
-//! - Inputs never fire deadlines; only `handle_timeout` does, in order, dispatching after each
-//!   distinct instant.
+//! - Time keeps itself: every input first does what `handle_timeout(now)` does (fires every
+//!   deadline `<= now` in order, dispatching after each distinct instant), then applies itself,
+//!   so decisions never depend on how punctual the driver's timer is. A refused input leaves
+//!   exactly the state `handle_timeout(now)` leaves; `TimeWentBackwards` changes nothing.
+//! - Cleanup that abandons a running task emits `Abort` first; an exclusive task abandoned (or
+//!   still stopping) on a disconnected session fences its session *name* until the driver
+//!   reports it (`Config::fence_reconnect`, on by default); the late report is accepted.
+//! - A group task's terminal record stays with the member session it ran on.
 //! - Backing-off tasks count toward their queue's bound; a retry that finds its queue full (or
 //!   its session closing, or the kernel shutting down) is not made: the task ends Failed.
 
@@ -68,6 +74,7 @@ mod counts;
 mod deadline;
 mod dispatch;
 mod error;
+mod fence;
 mod id;
 mod input;
 mod invariants;

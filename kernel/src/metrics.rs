@@ -139,4 +139,7 @@ pub struct Metrics {
     pub registry_len: u64,
     /// Connected or closing sessions.
     pub sessions: u64,
+    /// Session names fenced by unreported exclusive tasks of earlier generations.
+    #[serde(default)]
+    pub fenced_names: u64,
 }

@@ -86,6 +86,14 @@ pub enum Blocker {
         /// The task holding it.
         by: TaskId,
     },
+    /// Its session's name is fenced: an exclusive task of an earlier generation of the name may
+    /// still be running (see `Config::fence_reconnect`).
+    Fenced {
+        /// The session.
+        session: SessionId,
+        /// The lowest fencing task.
+        by: TaskId,
+    },
     /// Its session is closing.
     SessionClosing {
         /// The session.
@@ -162,6 +170,12 @@ impl fmt::Display for Blocker {
         match self {
             Blocker::SessionHeld { session, by } => write!(f, "{session} held by {by}"),
             Blocker::SessionClosing { session } => write!(f, "{session} is closing"),
+            Blocker::Fenced { session, by } => {
+                write!(
+                    f,
+                    "{session} fenced: {by} of an earlier generation may still run"
+                )
+            }
             Blocker::NoFreeMember { group, members } => {
                 write!(f, "no free member in {group} ({members} members)")
             }
@@ -440,6 +454,11 @@ impl Kernel {
                     if let Some(by) = sess.holder {
                         out.push(Blocker::SessionHeld { session: s, by });
                     }
+                    if sess.fenced
+                        && let Some(by) = self.fences.first(&sess.name)
+                    {
+                        out.push(Blocker::Fenced { session: s, by });
+                    }
                 }
                 None => {}
             },
@@ -476,6 +495,25 @@ impl Kernel {
         out
     }
 
+    /// Fenced session names, in name order, each with its fencing tasks in id order: exclusive
+    /// tasks of earlier generations that have not been reported stopped. O(fences).
+    ///
+    /// ```
+    /// use baton_kernel::{ClassConfig, Config, Duration, Instant, Kernel, Submit, Target};
+    /// let mut k = Kernel::new(Config::new(vec![ClassConfig::exclusive("io", 1)]))?;
+    /// let s = k.connect(Instant::ZERO, "alice")?;
+    /// let t = k.submit(Instant::ZERO, Submit::new(k.class_id("io").unwrap(), Target::Session(s)))?;
+    /// k.disconnect(Instant::ZERO, "alice")?; // t is cancelled, but may still be running
+    /// assert_eq!(k.fenced(), vec![("alice".to_owned(), vec![t])]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn fenced(&self) -> Vec<(String, Vec<TaskId>)> {
+        self.fences
+            .names()
+            .map(|(name, tasks)| (name.clone(), tasks.iter().copied().collect()))
+            .collect()
+    }
+
     /// A metrics snapshot: per class totals per outcome, running, queued and stuck now, and the
     /// queue-wait and run-time histograms. O(classes + stuck).
     pub fn metrics(&self) -> Metrics {
@@ -504,6 +542,7 @@ impl Kernel {
             classes,
             registry_len: self.tasks.len() as u64,
             sessions: self.sessions.len() as u64,
+            fenced_names: self.fences.names_len() as u64,
         }
     }
 }

@@ -218,6 +218,7 @@ mod tests {
             queue_len: 0,
             groups: Default::default(),
             closing: None,
+            fenced: false,
         }
     }
 

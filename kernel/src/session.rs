@@ -26,12 +26,15 @@ pub(crate) struct Session {
     pub(crate) groups: BTreeSet<GroupId>,
     /// Set by disconnect: the instant cleanup ends at the latest.
     pub(crate) closing: Option<Instant>,
+    /// An earlier generation of its name may still be running exclusive work (see `fence`).
+    #[serde(default)]
+    pub(crate) fenced: bool,
 }
 
 impl Session {
     /// Whether its exclusive lanes may start a task.
     pub(crate) fn is_free(&self) -> bool {
-        self.holder.is_none() && self.closing.is_none()
+        self.holder.is_none() && self.closing.is_none() && !self.fenced
     }
 
     pub(crate) fn label(&self) -> String {

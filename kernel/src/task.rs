@@ -283,7 +283,8 @@ pub(crate) struct Task {
 
 impl Task {
     /// The session whose counters and task set include this task: its target session, or for a
-    /// group task, the member it is running on.
+    /// group task, the member it is running on (or ended on: a terminal record stays with the
+    /// member it ran on; one that ended waiting belongs to no session).
     pub(crate) fn counted_session(&self) -> Option<SessionId> {
         Self::counted_session_in(self.target, self.session, self.state)
     }
@@ -295,7 +296,8 @@ impl Task {
     ) -> Option<SessionId> {
         match target {
             Target::Session(s) => Some(s),
-            Target::Group(_) if state.is_active() => bound,
+            // A group task counts with the member it runs on, and its record stays there.
+            Target::Group(_) if state.is_active() || state.is_terminal() => bound,
             _ => None,
         }
     }

@@ -13,6 +13,10 @@ fn at(secs: u64) -> Instant {
     Instant::from_nanos(secs * 1_000_000_000)
 }
 
+fn at_ms(ms: u64) -> Instant {
+    Instant::from_nanos(ms * 1_000_000)
+}
+
 fn config() -> Config {
     let mut c = Config::new(vec![
         ClassConfig::exclusive("io", 5).with_grace(Duration::from_secs(1)),
@@ -55,8 +59,9 @@ fn fixture() -> Fixture {
     let _zombie = sub(&mut k, IO, Target::Session(d));
     k.cancel(at(1), stuck).unwrap();
     k.handle_timeout(at(2)).unwrap();
-    k.cancel(at(9), cancelling).unwrap();
     k.finished(at(9), done, Exit::Completed).unwrap();
+    // Late enough that its grace (1 s) has not run out at 10 s.
+    k.cancel(at_ms(9_500), cancelling).unwrap();
     k.disconnect(at(10), "d").unwrap();
     while k.poll_action().is_some() {}
     k.check_invariants().unwrap();
@@ -79,12 +84,19 @@ fn fixture() -> Fixture {
     }
 }
 
-/// Runs a bad input, returns its error, and checks the kernel did not change by one byte.
+/// Runs a bad input at `now`, returns its error, and checks the kernel changed by not one byte
+/// beyond what `handle_timeout(now)` does (time keeps itself: every input first catches up).
 fn bad<T: std::fmt::Debug>(
     k: &mut Kernel,
+    now: Instant,
     input: impl FnOnce(&mut Kernel) -> Result<T, Error>,
 ) -> Error {
-    let before = serde_json::to_string(&*k).unwrap();
+    let mut caught_up = k.clone();
+    // A `now` in the past is refused before anything else: nothing changes at all.
+    if now >= k.now() {
+        caught_up.handle_timeout(now).unwrap();
+    }
+    let before = serde_json::to_string(&caught_up).unwrap();
     let result = input(k);
     let after = serde_json::to_string(&*k).unwrap();
     assert_eq!(after, before, "{result:?} changed the state");
@@ -106,30 +118,38 @@ fn time_going_backwards_is_refused_by_every_input() {
         now: past,
         last: at(10),
     };
-    assert_eq!(bad(&mut k, |k| k.connect(past, "e")), want);
-    assert_eq!(bad(&mut k, |k| k.disconnect(past, "a")), want);
-    assert_eq!(bad(&mut k, |k| k.join_group(past, "h", a)), want);
-    assert_eq!(bad(&mut k, |k| k.leave_group(past, "g", a)), want);
+    assert_eq!(bad(&mut k, past, |k| k.connect(past, "e")), want);
+    assert_eq!(bad(&mut k, past, |k| k.disconnect(past, "a")), want);
+    assert_eq!(bad(&mut k, past, |k| k.join_group(past, "h", a)), want);
+    assert_eq!(bad(&mut k, past, |k| k.leave_group(past, "g", a)), want);
     assert_eq!(
-        bad(&mut k, |k| k.submit(past, Submit::new(BG, Target::None))),
+        bad(&mut k, past, |k| k
+            .submit(past, Submit::new(BG, Target::None))),
         want
     );
-    assert_eq!(bad(&mut k, |k| k.cancel(past, queued)), want);
+    assert_eq!(bad(&mut k, past, |k| k.cancel(past, queued)), want);
     assert_eq!(
-        bad(&mut k, |k| k.progress(past, running, Progress::default())),
+        bad(&mut k, past, |k| k.progress(
+            past,
+            running,
+            Progress::default()
+        )),
         want
     );
     assert_eq!(
-        bad(&mut k, |k| k.finished(past, running, Exit::Completed)),
+        bad(&mut k, past, |k| k.finished(past, running, Exit::Completed)),
         want
     );
-    assert_eq!(bad(&mut k, |k| k.shutdown(past, Duration::ZERO)), want);
-    assert_eq!(bad(&mut k, |k| k.handle_timeout(past)), want);
-    assert_eq!(bad(&mut k, |k| k.apply(past, Input::Timeout)), want);
+    assert_eq!(
+        bad(&mut k, past, |k| k.shutdown(past, Duration::ZERO)),
+        want
+    );
+    assert_eq!(bad(&mut k, past, |k| k.handle_timeout(past)), want);
+    assert_eq!(bad(&mut k, past, |k| k.apply(past, Input::Timeout)), want);
     // One nanosecond back is enough.
     let just = Instant::from_nanos(at(10).as_nanos() - 1);
     assert!(matches!(
-        bad(&mut k, |k| k.handle_timeout(just)),
+        bad(&mut k, just, |k| k.handle_timeout(just)),
         Error::TimeWentBackwards { .. }
     ));
     // The same instant is fine.
@@ -141,15 +161,23 @@ fn unknown_task_ids() {
     let Fixture { mut k, a, .. } = fixture();
     let nobody = TaskId(999);
     assert_eq!(
-        bad(&mut k, |k| k.cancel(at(10), nobody)),
+        bad(&mut k, at(10), |k| k.cancel(at(10), nobody)),
         Error::UnknownTask(nobody)
     );
     assert_eq!(
-        bad(&mut k, |k| k.progress(at(10), nobody, Progress::default())),
+        bad(&mut k, at(10), |k| k.progress(
+            at(10),
+            nobody,
+            Progress::default()
+        )),
         Error::UnknownTask(nobody)
     );
     assert_eq!(
-        bad(&mut k, |k| k.finished(at(10), nobody, Exit::Completed)),
+        bad(&mut k, at(10), |k| k.finished(
+            at(10),
+            nobody,
+            Exit::Completed
+        )),
         Error::UnknownTask(nobody)
     );
     let orphan = Submit {
@@ -157,11 +185,11 @@ fn unknown_task_ids() {
         ..Submit::new(IO, Target::Session(a))
     };
     assert_eq!(
-        bad(&mut k, |k| k.submit(at(10), orphan)),
+        bad(&mut k, at(10), |k| k.submit(at(10), orphan)),
         Error::UnknownTask(nobody)
     );
     assert_eq!(
-        bad(&mut k, |k| k.cancel(at(10), TaskId(0))),
+        bad(&mut k, at(10), |k| k.cancel(at(10), TaskId(0))),
         Error::UnknownTask(TaskId(0))
     );
 }
@@ -177,7 +205,11 @@ fn finish_reports_for_tasks_that_are_not_running() {
     } = fixture();
     // A queued task cannot have finished.
     assert_eq!(
-        bad(&mut k, |k| k.finished(at(10), queued, Exit::Completed)),
+        bad(&mut k, at(10), |k| k.finished(
+            at(10),
+            queued,
+            Exit::Completed
+        )),
         Error::NotRunning {
             task: queued,
             state: TaskState::Queued
@@ -185,7 +217,11 @@ fn finish_reports_for_tasks_that_are_not_running() {
     );
     // Double finish.
     assert_eq!(
-        bad(&mut k, |k| k.finished(at(10), done, Exit::Completed)),
+        bad(&mut k, at(10), |k| k.finished(
+            at(10),
+            done,
+            Exit::Completed
+        )),
         Error::NotRunning {
             task: done,
             state: TaskState::Completed
@@ -194,7 +230,7 @@ fn finish_reports_for_tasks_that_are_not_running() {
     k.finished(at(11), running, Exit::Completed).unwrap();
     while k.poll_action().is_some() {}
     assert_eq!(
-        bad(&mut k, |k| k.finished(
+        bad(&mut k, at(12), |k| k.finished(
             at(12),
             running,
             Exit::Failed {
@@ -209,7 +245,11 @@ fn finish_reports_for_tasks_that_are_not_running() {
     );
     // Progress of a task that is not running.
     assert_eq!(
-        bad(&mut k, |k| k.progress(at(12), done, Progress::default())),
+        bad(&mut k, at(12), |k| k.progress(
+            at(12),
+            done,
+            Progress::default()
+        )),
         Error::NotRunning {
             task: done,
             state: TaskState::Completed
@@ -227,11 +267,19 @@ fn dropped_without_an_abort_is_refused() {
         ..
     } = fixture();
     assert_eq!(
-        bad(&mut k, |k| k.finished(at(10), running, Exit::Dropped)),
+        bad(&mut k, at(10), |k| k.finished(
+            at(10),
+            running,
+            Exit::Dropped
+        )),
         Error::NotAborted(running)
     );
     assert_eq!(
-        bad(&mut k, |k| k.finished(at(10), cancelling, Exit::Dropped)),
+        bad(&mut k, at(10), |k| k.finished(
+            at(10),
+            cancelling,
+            Exit::Dropped
+        )),
         Error::NotAborted(cancelling)
     );
     // After an abort it is the expected report.
@@ -242,7 +290,7 @@ fn dropped_without_an_abort_is_refused() {
 fn cancel_of_an_ended_task() {
     let Fixture { mut k, done, .. } = fixture();
     assert_eq!(
-        bad(&mut k, |k| k.cancel(at(10), done)),
+        bad(&mut k, at(10), |k| k.cancel(at(10), done)),
         Error::AlreadyEnded(done)
     );
 }
@@ -256,7 +304,7 @@ fn bad_progress_reports() {
         message: "x".repeat(257),
     };
     assert_eq!(
-        bad(&mut k, |k| k.progress(at(10), running, long)),
+        bad(&mut k, at(10), |k| k.progress(at(10), running, long)),
         Error::MessageTooLong { len: 257, max: 256 }
     );
     let over = Progress {
@@ -265,7 +313,7 @@ fn bad_progress_reports() {
         message: String::new(),
     };
     assert_eq!(
-        bad(&mut k, |k| k.progress(at(10), running, over)),
+        bad(&mut k, at(10), |k| k.progress(at(10), running, over)),
         Error::BadProgress {
             current: 6,
             total: 5
@@ -291,37 +339,42 @@ fn unknown_sessions_groups_and_classes() {
         mut k, a, closing, ..
     } = fixture();
     assert_eq!(
-        bad(&mut k, |k| k.disconnect(at(10), "nobody")),
+        bad(&mut k, at(10), |k| k.disconnect(at(10), "nobody")),
         Error::UnknownSession("nobody".into())
     );
     // A closing session is no longer known by name.
     assert_eq!(
-        bad(&mut k, |k| k.disconnect(at(10), "d")),
+        bad(&mut k, at(10), |k| k.disconnect(at(10), "d")),
         Error::UnknownSession("d".into())
     );
     assert!(matches!(
-        bad(&mut k, |k| k.join_group(at(10), "g", SessionId(99))),
+        bad(&mut k, at(10), |k| k.join_group(at(10), "g", SessionId(99))),
         Error::UnknownSession(_)
     ));
     assert!(matches!(
-        bad(&mut k, |k| k.join_group(at(10), "g", closing)),
+        bad(&mut k, at(10), |k| k.join_group(at(10), "g", closing)),
         Error::UnknownSession(_)
     ));
     assert!(matches!(
-        bad(&mut k, |k| k.leave_group(at(10), "g", SessionId(99))),
+        bad(&mut k, at(10), |k| k.leave_group(
+            at(10),
+            "g",
+            SessionId(99)
+        )),
         Error::UnknownSession(_)
     ));
     assert_eq!(
-        bad(&mut k, |k| k.leave_group(at(10), "nope", a)),
+        bad(&mut k, at(10), |k| k.leave_group(at(10), "nope", a)),
         Error::UnknownGroup("nope".into())
     );
     assert_eq!(
-        bad(&mut k, |k| k
+        bad(&mut k, at(10), |k| k
             .submit(at(10), Submit::new(ClassId(2), Target::None))),
         Error::UnknownClass(ClassId(2))
     );
     assert_eq!(
-        bad(&mut k, |k| k.submit(at(10), Submit::new(IO, Target::None))),
+        bad(&mut k, at(10), |k| k
+            .submit(at(10), Submit::new(IO, Target::None))),
         Error::TargetRequired(IO)
     );
 }
@@ -330,29 +383,29 @@ fn unknown_sessions_groups_and_classes() {
 fn session_and_group_bookkeeping_errors() {
     let Fixture { mut k, a, g, .. } = fixture();
     assert_eq!(
-        bad(&mut k, |k| k.connect(at(10), "a")),
+        bad(&mut k, at(10), |k| k.connect(at(10), "a")),
         Error::AlreadyConnected("a".into())
     );
     assert_eq!(
-        bad(&mut k, |k| k.connect(at(10), "")),
+        bad(&mut k, at(10), |k| k.connect(at(10), "")),
         Error::BadName(String::new())
     );
     let long = "n".repeat(129);
     assert_eq!(
-        bad(&mut k, |k| k.connect(at(10), &long)),
+        bad(&mut k, at(10), |k| k.connect(at(10), &long)),
         Error::BadName(long.clone())
     );
     assert_eq!(
-        bad(&mut k, |k| k.join_group(at(10), "", a)),
+        bad(&mut k, at(10), |k| k.join_group(at(10), "", a)),
         Error::BadName(String::new())
     );
     // Four sessions exist (d is closing but still counts).
     assert_eq!(
-        bad(&mut k, |k| k.connect(at(10), "e")),
+        bad(&mut k, at(10), |k| k.connect(at(10), "e")),
         Error::TooManySessions(4)
     );
     assert_eq!(
-        bad(&mut k, |k| k.join_group(at(10), "g", a)),
+        bad(&mut k, at(10), |k| k.join_group(at(10), "g", a)),
         Error::AlreadyMember {
             session: a,
             group: g
@@ -360,12 +413,12 @@ fn session_and_group_bookkeeping_errors() {
     );
     // a is in one group already, the most it may join.
     assert_eq!(
-        bad(&mut k, |k| k.join_group(at(10), "h", a)),
+        bad(&mut k, at(10), |k| k.join_group(at(10), "h", a)),
         Error::TooManyGroupsForSession(a)
     );
     let b = k.session_id("b").unwrap();
     assert_eq!(
-        bad(&mut k, |k| k.leave_group(at(10), "g", b)),
+        bad(&mut k, at(10), |k| k.leave_group(at(10), "g", b)),
         Error::NotMember {
             session: b,
             group: g
@@ -375,7 +428,7 @@ fn session_and_group_bookkeeping_errors() {
     let c = k.session_id("c").unwrap();
     // Two groups exist, the bound.
     assert_eq!(
-        bad(&mut k, |k| k.join_group(at(10), "i", c)),
+        bad(&mut k, at(10), |k| k.join_group(at(10), "i", c)),
         Error::TooManyGroups(2)
     );
 }
@@ -388,7 +441,7 @@ fn a_parent_that_has_ended_takes_no_children() {
         ..Submit::new(BG, Target::None)
     };
     assert_eq!(
-        bad(&mut k, |k| k.submit(at(10), s)),
+        bad(&mut k, at(10), |k| k.submit(at(10), s)),
         Error::ParentNotActive(done)
     );
 }
@@ -398,29 +451,36 @@ fn inputs_after_shutdown() {
     let Fixture { mut k, a, .. } = fixture();
     k.shutdown(at(10), Duration::from_secs(1)).unwrap();
     while k.poll_action().is_some() {}
-    assert_eq!(bad(&mut k, |k| k.connect(at(10), "e")), Error::ShuttingDown);
     assert_eq!(
-        bad(&mut k, |k| k.disconnect(at(10), "a")),
+        bad(&mut k, at(10), |k| k.connect(at(10), "e")),
         Error::ShuttingDown
     );
     assert_eq!(
-        bad(&mut k, |k| k.join_group(at(10), "g", a)),
+        bad(&mut k, at(10), |k| k.disconnect(at(10), "a")),
         Error::ShuttingDown
     );
     assert_eq!(
-        bad(&mut k, |k| k.shutdown(at(10), Duration::ZERO)),
+        bad(&mut k, at(10), |k| k.join_group(at(10), "g", a)),
+        Error::ShuttingDown
+    );
+    assert_eq!(
+        bad(&mut k, at(10), |k| k.shutdown(at(10), Duration::ZERO)),
         Error::ShuttingDown
     );
     assert!(matches!(
-        bad(&mut k, |k| k.submit(at(10), Submit::new(BG, Target::None))),
+        bad(&mut k, at(10), |k| k
+            .submit(at(10), Submit::new(BG, Target::None))),
         Error::Refused(baton_kernel::RejectReason::Shutdown)
     ));
     k.handle_timeout(at(11)).unwrap();
     while k.poll_action().is_some() {}
     assert!(k.is_stopped());
-    assert_eq!(bad(&mut k, |k| k.connect(at(12), "e")), Error::ShuttingDown);
     assert_eq!(
-        bad(&mut k, |k| k.shutdown(at(12), Duration::ZERO)),
+        bad(&mut k, at(12), |k| k.connect(at(12), "e")),
+        Error::ShuttingDown
+    );
+    assert_eq!(
+        bad(&mut k, at(12), |k| k.shutdown(at(12), Duration::ZERO)),
         Error::ShuttingDown
     );
 }
@@ -429,11 +489,12 @@ fn inputs_after_shutdown() {
 fn apply_refuses_like_the_methods() {
     let Fixture { mut k, done, .. } = fixture();
     assert_eq!(
-        bad(&mut k, |k| k.apply(at(10), Input::Cancel { task: done })),
+        bad(&mut k, at(10), |k| k
+            .apply(at(10), Input::Cancel { task: done })),
         Error::AlreadyEnded(done)
     );
     assert_eq!(
-        bad(&mut k, |k| k
+        bad(&mut k, at(10), |k| k
             .apply(at(10), Input::Connect { name: "a".into() })),
         Error::AlreadyConnected("a".into())
     );

@@ -217,7 +217,12 @@ fn disconnect_reports_stuck_tasks_with_class_parent_and_age() {
     }
     assert_eq!(state(&k, parent), TaskState::Running);
     assert_eq!(k.task(parent).unwrap().children, 0);
-    // A late report for the removed task is refused and changes nothing.
+    // The abandoned task fences its session's name until the driver reports it gone: the late
+    // report is accepted once (and notifies nothing); a second one is refused and changes nothing.
+    assert_eq!(k.fenced(), vec![("a".to_owned(), vec![stuck])]);
+    assert_eq!(k.finished(at(16), stuck, Exit::Dropped), Ok(()));
+    assert_eq!(drain(&mut k), vec![]);
+    assert!(k.fenced().is_empty());
     let json = serde_json::to_string(&k).unwrap();
     assert_eq!(
         k.finished(at(16), stuck, Exit::Dropped),
@@ -399,7 +404,7 @@ fn children_of_a_cancelling_parent_are_refused() {
     drain(&mut k);
     let json = serde_json::to_string(&k).unwrap();
     let r = k.submit(
-        at(2),
+        at(1),
         Submit {
             parent: Some(p),
             ..Submit::new(IO, Target::Session(b))

@@ -372,7 +372,7 @@ fn disconnect_cleanup_fires_at_disconnect_grace() {
     let h = submit(&mut k, t(0), HOLD, Target::Session(a));
     let queued = submit(&mut k, t(0), QUEUE, Target::Session(a));
     drain(&mut k);
-    k.disconnect(t(10), "a").unwrap();
+    k.disconnect(t(5), "a").unwrap();
     assert_eq!(
         drain(&mut k),
         vec![
@@ -381,14 +381,14 @@ fn disconnect_cleanup_fires_at_disconnect_grace() {
         ]
     );
     // The class grace (1 s) asks for an abort first; the task still does not stop.
-    assert_eq!(fire_at(&mut k, t(11)), vec![Action::Abort { task: h }]);
-    let actions = fire_at(&mut k, t(15));
+    assert_eq!(fire_at(&mut k, t(6)), vec![Action::Abort { task: h }]);
+    let actions = fire_at(&mut k, t(10));
     assert_eq!(actions[0], finished(h, Outcome::Abandoned));
     let Some(Action::Notify(Notice::Closed(report))) = actions.last() else {
         panic!("no Closed report: {actions:?}");
     };
     assert_eq!(report.scope, Scope::Session(a));
-    assert_eq!(report.at, t(15));
+    assert_eq!(report.at, t(10));
     assert_eq!(report.stuck.len(), 1);
     assert_eq!(report.stuck[0].task, h);
     assert_eq!(k.registry_len(), 0);
@@ -485,7 +485,9 @@ fn same_instant_run_deadline_fires_before_the_heartbeat() {
     let a = k.connect(t(0), "a").unwrap();
     let h = submit(&mut k, t(0), BEAT, Target::Session(a));
     drain(&mut k);
-    k.progress(t(8), h, Progress::default()).unwrap();
+    for beat in [3, 6, 8] {
+        k.progress(t(beat), h, Progress::default()).unwrap();
+    }
     // Run (12 s) and heartbeat (8 + 4 s) coincide: the run deadline wins, reason timeout.
     assert_eq!(
         fire_at(&mut k, t(12)),
@@ -515,21 +517,26 @@ fn task_deadlines_fire_before_a_session_cleanup_at_the_same_instant() {
 }
 
 #[test]
-fn inputs_never_fire_deadlines() {
+fn a_late_input_first_fires_the_deadlines_it_passed() {
     let (mut k, a, _) = kernel();
     let _holder = submit(&mut k, t(0), HOLD, Target::Session(a));
     let q = submit(&mut k, t(0), QUEUE, Target::Session(a));
     drain(&mut k);
-    // 7 s have long passed, but only handle_timeout fires deadlines.
-    let _later = submit(&mut k, t(50), QUEUE, Target::Session(a));
-    assert_eq!(drain(&mut k), vec![]);
-    assert_eq!(k.task(q).unwrap().state, TaskState::Queued);
     assert_eq!(k.poll_timeout(), Some(t(7)));
-    k.handle_timeout(t(50)).unwrap();
+    // No handle_timeout since 0 s: the submit at 50 s first does what handle_timeout(50 s)
+    // would, and the rejection carries its own instant.
+    let later = submit(&mut k, t(50), QUEUE, Target::Session(a));
+    let actions: Vec<_> = std::iter::from_fn(|| k.poll_action_at()).collect();
     assert_eq!(
-        drain(&mut k),
-        vec![finished(q, Outcome::Rejected(RejectReason::QueueTimeout))]
+        actions,
+        vec![(
+            t(7),
+            finished(q, Outcome::Rejected(RejectReason::QueueTimeout))
+        )]
     );
+    assert_eq!(k.task(q).unwrap().state, TaskState::Rejected);
+    assert_eq!(k.task(later).unwrap().state, TaskState::Queued);
+    assert_eq!(k.poll_timeout(), Some(t(57)));
 }
 
 #[test]

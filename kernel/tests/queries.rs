@@ -609,7 +609,10 @@ fn a_snapshot_round_trips_and_both_copies_continue_identically() {
     let mut rng = Lcg(99);
     churn(&mut k, &mut sessions, &mut rng, 150);
     // Leave an action undrained: it is part of the state.
-    let t = k.submit(k.now(), Submit::new(BG, Target::None)).unwrap();
+    let fresh = k.connect(k.now(), "fresh").unwrap();
+    let t = k
+        .submit(k.now(), Submit::new(IO, Target::Session(fresh)))
+        .unwrap();
     assert!(k.pending_actions() > 0);
 
     let json = serde_json::to_string(&k).unwrap();

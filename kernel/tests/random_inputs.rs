@@ -231,7 +231,13 @@ proptest! {
         let mut now = Instant::from_nanos(1_000_000);
         for (step, op) in ops.iter().enumerate() {
             let (at, inp) = input(&k, op, &mut now);
-            let before = serde_json::to_string(&k).expect("serializable");
+            // Time keeps itself: a refused input leaves exactly what handle_timeout(at) leaves (and
+            // nothing changes at all when `at` is in the past).
+            let mut caught_up = k.clone();
+            if at >= k.now() {
+                caught_up.handle_timeout(at).expect("not in the past");
+            }
+            let before = serde_json::to_string(&caught_up).expect("serializable");
             let timeout = inp == Input::Timeout;
             match k.apply(at, inp.clone()) {
                 Ok(_) => {
@@ -242,7 +248,7 @@ proptest! {
                 }
                 Err(e) => {
                     let after = serde_json::to_string(&k).expect("serializable");
-                    prop_assert_eq!(&before, &after, "step {} input {:?} failed with {} but changed the state", step, inp, e);
+                    prop_assert_eq!(&before, &after, "step {} input {:?} failed with {} but changed more than handle_timeout", step, inp, e);
                 }
             }
             while k.poll_action().is_some() {}
@@ -255,6 +261,41 @@ proptest! {
         let back: Kernel = serde_json::from_str(&json).expect("deserializable");
         prop_assert_eq!(&back, &k);
         back.check_invariants().map_err(|v| TestCaseError::fail(v.to_string()))?;
+    }
+
+    /// Property 11 at the kernel level: the same inputs at the same instants give the same
+    /// decisions at the same kernel instants whether the driver calls `handle_timeout` at every
+    /// deadline (punctual) or never (lazy: every input catches up by itself).
+    #[test]
+    fn punctual_and_lazy_drivers_decide_alike(seed in any::<u64>(), ops in proptest::collection::vec(op(), 1..120)) {
+        let mut punctual = Kernel::new(config(seed)).expect("valid config");
+        let mut lazy = punctual.clone();
+        let mut now = Instant::from_nanos(1_000_000);
+        let (mut seen_p, mut seen_l) = (Vec::new(), Vec::new());
+        for (step, op) in ops.iter().enumerate() {
+            let (at, inp) = input(&punctual, op, &mut now);
+            if inp == Input::Timeout || at < punctual.now() {
+                continue; // the lazy driver has no timer at all
+            }
+            while let Some(due) = punctual.poll_timeout().filter(|d| *d <= at) {
+                punctual.handle_timeout(due).expect("punctual timer");
+            }
+            let rp = punctual.apply(at, inp.clone());
+            let rl = lazy.apply(at, inp.clone());
+            prop_assert_eq!(&rp, &rl, "step {} {:?}: answers differ", step, inp);
+            seen_p.extend(std::iter::from_fn(|| punctual.poll_action_at()));
+            seen_l.extend(std::iter::from_fn(|| lazy.poll_action_at()));
+            prop_assert_eq!(&seen_p, &seen_l, "step {} {:?}: decisions differ", step, inp);
+        }
+        let end = now + Duration::from_secs(3600);
+        punctual.handle_timeout(end).expect("end");
+        lazy.handle_timeout(end).expect("end");
+        seen_p.extend(std::iter::from_fn(|| punctual.poll_action_at()));
+        seen_l.extend(std::iter::from_fn(|| lazy.poll_action_at()));
+        prop_assert_eq!(&seen_p, &seen_l);
+        prop_assert_eq!(serde_json::to_string(&punctual).expect("json"), serde_json::to_string(&lazy).expect("json"));
+        // Instants are never out of order.
+        prop_assert!(seen_p.windows(2).all(|w| w[0].0 <= w[1].0));
     }
 
     #[test]

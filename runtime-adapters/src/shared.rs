@@ -9,8 +9,8 @@ use crate::runtime::Runtime;
 use crate::signal::{Notify, Signal};
 use crate::slot::Resolve;
 use baton_kernel::{
-    Action, CancelReason, ClassId, CleanupReport, Exit, Instant, Kernel, Notice, Outcome, Scope,
-    SessionId, TaskId,
+    Action, CancelReason, ClassId, CleanupReport, Exit, Instant, Kernel, Notice, Scope, SessionId,
+    TaskId,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -210,14 +210,9 @@ impl Core {
                     }
                 }
                 Action::Notify(Notice::Finished { task, outcome }) => {
+                    // Cleanup that abandons a running task emits `Abort` first (handled above),
+                    // so the future is already being dropped: nothing to guess here.
                     if let Some(entry) = self.entries.remove(&task) {
-                        // Cleanup may abandon a task that was never asked to abort (a disconnect
-                        // grace shorter than the class's): stop its code now, like an abort.
-                        if outcome == Outcome::Abandoned
-                            && let Some(run) = &entry.run
-                        {
-                            run.abort.set(());
-                        }
                         entry.resolver.resolve_outcome(outcome);
                     }
                 }

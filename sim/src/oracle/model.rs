@@ -356,6 +356,29 @@ impl Model {
                 }
                 Ok(())
             }
+            Input::ProgressAttempt {
+                task,
+                attempt,
+                progress,
+            } => {
+                if let Some(t) = self.live(*task)
+                    && t.state.is_active()
+                    && t.attempt != *attempt
+                {
+                    return Err(Error::StaleReport {
+                        task: *task,
+                        attempt: *attempt,
+                        current: t.attempt,
+                    });
+                }
+                self.predict(
+                    now,
+                    &Input::Progress {
+                        task: *task,
+                        progress: progress.clone(),
+                    },
+                )
+            }
             Input::FinishedAttempt {
                 task,
                 attempt,
