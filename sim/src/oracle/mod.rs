@@ -324,7 +324,15 @@ impl Oracle {
                 let kind = refusal_kind(e);
                 let seen = self.refusals.entry(kind).or_insert(0);
                 *seen += 1;
-                (*seen <= 32 || *seen % 64 == 0).then(|| basis.box_clone())
+                (*seen <= 32 || *seen % 64 == 0).then(|| {
+                    // A refusal still moves the clock, as `handle_timeout(now)` would.
+                    let mut copy = basis.box_clone();
+                    if !matches!(input, Input::Timeout) && now >= copy.kernel().now() {
+                        let _ = copy.apply(now, Input::Timeout);
+                        while copy.poll_action().is_some() {}
+                    }
+                    copy
+                })
             }
             _ => None,
         };
@@ -334,7 +342,10 @@ impl Oracle {
             }
             _ => None,
         };
-        let fingerprint = fingerprint(basis);
+        let mut fingerprint = fingerprint(basis);
+        if !matches!(input, Input::Timeout) {
+            fingerprint.now = fingerprint.now.max(now);
+        }
         Before {
             predicted,
             snapshot,
