@@ -49,7 +49,7 @@ pub struct ScenarioSummary {
     /// Tasks submitted.
     pub tasks: u64,
     /// Violations per property ([`Property::index`]).
-    pub violations: [u64; 12],
+    pub violations: [u64; Property::ALL.len()],
     /// Summed counters.
     pub counters: Counters,
     /// First violation of each failing seed.
@@ -254,7 +254,7 @@ pub fn table(r: &CampaignReport) -> String {
         out.push_str(&format!(" {:>7}", p.short()));
     }
     out.push('\n');
-    let mut totals = [0u64; 12];
+    let mut totals = [0u64; Property::ALL.len()];
     for s in &r.scenarios {
         out.push_str(&format!(
             "{:<width$} {:>5} {:>11}",

@@ -18,6 +18,7 @@ use crate::record::{Recorded, Recording};
 use crate::rng::SimRng;
 use crate::scenario::{Plan, Scenario};
 use crate::sometimes::{Counters, Sometimes};
+use crate::timing::TimingCheck;
 use crate::trace::Trace;
 use crate::under_test::{KernelUnderTest, RealKernel};
 use crate::world::{Event, EventQueue, Exec, ExecId, ExecState, OnCancel};
@@ -159,6 +160,10 @@ pub struct Sim {
     /// The late driver's timer: the deadline it is set for and when it wakes
     /// ([`SLEPT_THROUGH`]: not until the next input).
     pub(crate) timer: Option<(u64, u64)>,
+    /// The kernel instant of each action in `actions`.
+    pub(crate) action_at: Vec<u64>,
+    /// Property 11: a lazy kernel beside the kernel under test.
+    pub(crate) timing: Option<TimingCheck>,
 }
 
 impl std::fmt::Debug for Sim {
@@ -215,6 +220,10 @@ impl Sim {
             )),
         };
         let oracle = options.oracle.map(|cfg| Oracle::new(&plan.config, cfg));
+        let timing = options
+            .oracle
+            .filter(|cfg| cfg.properties.has(Property::TimingIndependence))
+            .map(|_| TimingCheck::new(kernel.box_clone()));
         let mut trace = Trace::new(options.trace);
         trace.config(&plan.config);
         let sessions = plan.session_names.len();
@@ -256,6 +265,8 @@ impl Sim {
             started: std::time::Instant::now(),
             jobs: Vec::new(),
             timer: None,
+            action_at: Vec::new(),
+            timing,
         };
         sim.schedule_start();
         Ok(sim)
@@ -528,18 +539,49 @@ impl Sim {
             _ => None,
         };
         let summary = Summary::of(&input);
-        if !matches!(input, Input::Timeout) && self.kernel.poll_timeout().is_some_and(|d| d <= t) {
+        // Time keeps itself: an input arriving while deadlines at or before it are due first
+        // fires them. Their actions are written to the trace before the input's own line, so
+        // the trace keeps the kernel's order; a copy says how many they are.
+        let catch_up = if !matches!(input, Input::Timeout)
+            && t >= self.kernel.kernel().now()
+            && self.kernel.poll_timeout().is_some_and(|d| d <= t)
+        {
             self.counters.hit(Sometimes::InputBeforeDueTimeout);
-        }
+            let mut copy = self.kernel.box_clone();
+            let _ = copy.apply(t, Input::Timeout);
+            std::iter::from_fn(|| copy.poll_action()).count()
+        } else {
+            0
+        };
         let result = self.kernel.apply(t, input);
         self.inputs += 1;
         self.actions.clear();
-        while let Some(a) = self.kernel.poll_action() {
+        self.action_at.clear();
+        while let Some((at, a)) = self.kernel.poll_action_at() {
+            if let Some(tc) = self.timing.as_mut() {
+                tc.observed(at, &a);
+            }
             self.actions.push(a);
+            self.action_at.push(at.as_nanos());
+        }
+        let catch_up = catch_up.min(self.actions.len());
+        for i in 0..catch_up {
+            let (at, action) = (self.action_at[i], self.actions[i].clone());
+            self.trace_action(at, &action);
         }
         self.trace_input(now, summary, &result);
+        for i in catch_up..self.actions.len() {
+            let (at, action) = (self.action_at[i], self.actions[i].clone());
+            self.trace_action(at, &action);
+        }
         if let (Some(o), Some(i), Some(b)) = (self.oracle.as_mut(), copy.as_ref(), before) {
             o.after(&*self.kernel, t, i, &result, &self.actions, b);
+        }
+        if let (Some(tc), Some(i)) = (self.timing.as_mut(), copy.as_ref())
+            && let Some(detail) = tc.input(t, i, &result)
+            && let Some(o) = self.oracle.as_mut()
+        {
+            o.report(Property::TimingIndependence, now, detail);
         }
         if let (Some(r), Some(i)) = (self.recording.as_mut(), copy) {
             r.inputs.push(Recorded {
@@ -574,7 +616,12 @@ impl Sim {
                     .str("session", &label)
                     .end();
             }
-            (Summary::Shutdown, Ok(_)) => self.trace.begin(now, "shutdown").end(),
+            (Summary::Shutdown(grace_ns), Ok(_)) => {
+                self.trace
+                    .begin(now, "shutdown")
+                    .num("grace_ns", grace_ns)
+                    .end();
+            }
             (Summary::Progress(task), Ok(_)) => {
                 self.trace.begin(now, "progress").num("task", task.0).end();
             }
@@ -653,6 +700,57 @@ impl Sim {
         }
     }
 
+    /// Writes the trace line of one action, stamped with the kernel instant `at` it was
+    /// decided at (a deadline's own instant, even when the driver woke later).
+    fn trace_action(&mut self, at: u64, action: &Action) {
+        match action {
+            Action::Start {
+                task,
+                session,
+                attempt,
+                ..
+            } => {
+                let label = session.map(|s| self.label(s));
+                self.trace
+                    .begin(at, "start")
+                    .num("task", task.0)
+                    .opt_str("session", label.as_deref())
+                    .num("attempt", u64::from(*attempt))
+                    .end();
+            }
+            Action::Cancel { task, reason } => {
+                self.trace
+                    .begin(at, "cancel")
+                    .num("task", task.0)
+                    .str("reason", reason.name())
+                    .end();
+            }
+            Action::Abort { task } => {
+                self.trace.begin(at, "abort").num("task", task.0).end();
+            }
+            Action::Notify(Notice::Finished { task, outcome }) => {
+                let t = self.trace.begin(at, "finish");
+                t.num("task", task.0).str("outcome", outcome.name());
+                if let Outcome::Rejected(r) = outcome {
+                    t.str("reason", r.name());
+                }
+                t.end();
+            }
+            Action::Notify(Notice::Retrying { task, at: when, .. }) => {
+                self.trace
+                    .begin(at, "retry")
+                    .num("task", task.0)
+                    .num("at", when.as_nanos())
+                    .end();
+            }
+            Action::Notify(Notice::Removed { task }) => {
+                self.trace.begin(at, "gc").num("task", task.0).end();
+            }
+            Action::Notify(Notice::Closed(_)) => {}
+        }
+    }
+
+    /// The driver's reaction to one action (its trace line is already written).
     fn on_action(&mut self, action: &Action) {
         let now = self.now;
         match action {
@@ -662,21 +760,9 @@ impl Sim {
                 session,
                 attempt,
             } => {
-                let label = session.map(|s| self.label(s));
-                self.trace
-                    .begin(now, "start")
-                    .num("task", task.0)
-                    .opt_str("session", label.as_deref())
-                    .num("attempt", u64::from(*attempt))
-                    .end();
                 self.start_exec(*task, *class, *session, *attempt);
             }
             Action::Cancel { task, reason } => {
-                self.trace
-                    .begin(now, "cancel")
-                    .num("task", task.0)
-                    .str("reason", reason.name())
-                    .end();
                 match reason {
                     CancelReason::Timeout => self.counters.hit(Sometimes::RunTimeout),
                     CancelReason::Stalled => self.counters.hit(Sometimes::Stalled),
@@ -690,7 +776,6 @@ impl Sim {
                 }
             }
             Action::Abort { task } => {
-                self.trace.begin(now, "abort").num("task", task.0).end();
                 self.counters.hit(Sometimes::Abort);
                 if self.kernel.kernel().task(*task).is_some_and(|v| v.stuck) {
                     self.counters.hit(Sometimes::StuckReported);
@@ -700,12 +785,6 @@ impl Sim {
                 }
             }
             Action::Notify(Notice::Finished { task, outcome }) => {
-                let t = self.trace.begin(now, "finish");
-                t.num("task", task.0).str("outcome", outcome.name());
-                if let Outcome::Rejected(r) = outcome {
-                    t.str("reason", r.name());
-                }
-                t.end();
                 match outcome {
                     Outcome::Rejected(RejectReason::QueueTimeout) => {
                         self.counters.hit(Sometimes::QueueTimeout)
@@ -720,18 +799,12 @@ impl Sim {
                 }
             }
             Action::Notify(Notice::Retrying { task, at, .. }) => {
-                self.trace
-                    .begin(now, "retry")
-                    .num("task", task.0)
-                    .num("at", at.as_nanos())
-                    .end();
                 self.counters.hit(Sometimes::Retry);
                 if let Some(t) = self.task_mut(*task) {
                     t.queued_since = at.as_nanos();
                 }
             }
-            Action::Notify(Notice::Removed { task }) => {
-                self.trace.begin(now, "gc").num("task", task.0).end();
+            Action::Notify(Notice::Removed { .. }) => {
                 self.counters.hit(Sometimes::RetentionGc);
             }
             Action::Notify(Notice::Closed(report)) => {
@@ -1209,6 +1282,13 @@ impl Sim {
             }
             if let Some(o) = self.oracle.as_mut() {
                 o.deep_check(&*self.kernel, now);
+                if let Some(detail) = self
+                    .timing
+                    .as_mut()
+                    .and_then(|tc| tc.finish(Instant::from_nanos(now)))
+                {
+                    o.report(Property::TimingIndependence, now, detail);
+                }
             }
             self.flush_violations();
         }
@@ -1220,7 +1300,7 @@ impl Sim {
 enum Summary {
     Connect(String),
     Disconnect,
-    Shutdown,
+    Shutdown(u64),
     Progress(TaskId),
     Submit {
         class: ClassId,
@@ -1236,7 +1316,7 @@ impl Summary {
         match input {
             Input::Connect { name } => Summary::Connect(name.clone()),
             Input::Disconnect { .. } => Summary::Disconnect,
-            Input::Shutdown { .. } => Summary::Shutdown,
+            Input::Shutdown { grace } => Summary::Shutdown(grace.as_nanos()),
             Input::Progress { task, .. } => Summary::Progress(*task),
             Input::Submit(s) => Summary::Submit {
                 class: s.class,

@@ -38,6 +38,7 @@ pub mod scenario;
 pub mod shrink;
 pub mod sometimes;
 pub mod swf;
+pub mod timing;
 pub mod trace;
 mod trace_read;
 pub mod under_test;

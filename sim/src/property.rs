@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// One checked property. The first ten are DESIGN.md's; `Invariants` is the kernel's own
+/// One checked property. The first eleven are DESIGN.md's; `Invariants` is the kernel's own
 /// `check_invariants()` and `Sometimes` is the campaign-level "this fault really fired" check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -28,6 +28,8 @@ pub enum Property {
     Determinism,
     /// Bad inputs return errors and change nothing.
     Robustness,
+    /// A punctual and a lazy driver get the same decisions at the same kernel instants.
+    TimingIndependence,
     /// The kernel's own `check_invariants()`.
     Invariants,
     /// A scenario's required events happened at least once over a campaign.
@@ -36,7 +38,7 @@ pub enum Property {
 
 impl Property {
     /// Every property, in report order.
-    pub const ALL: [Property; 12] = [
+    pub const ALL: [Property; 13] = [
         Property::Exclusivity,
         Property::Order,
         Property::WorkConservation,
@@ -47,6 +49,7 @@ impl Property {
         Property::Liveness,
         Property::Determinism,
         Property::Robustness,
+        Property::TimingIndependence,
         Property::Invariants,
         Property::Sometimes,
     ];
@@ -64,6 +67,7 @@ impl Property {
             Property::Liveness => "liveness",
             Property::Determinism => "determinism",
             Property::Robustness => "robustness",
+            Property::TimingIndependence => "timing_independence",
             Property::Invariants => "invariants",
             Property::Sometimes => "sometimes",
         }
@@ -82,6 +86,7 @@ impl Property {
             Property::Liveness => "live",
             Property::Determinism => "determ",
             Property::Robustness => "robust",
+            Property::TimingIndependence => "timing",
             Property::Invariants => "invar",
             Property::Sometimes => "smtimes",
         }
@@ -110,7 +115,7 @@ pub struct PropertySet(u32);
 
 impl PropertySet {
     /// Every property.
-    pub const ALL: PropertySet = PropertySet((1 << 12) - 1);
+    pub const ALL: PropertySet = PropertySet((1 << Property::ALL.len()) - 1);
     /// No property.
     pub const NONE: PropertySet = PropertySet(0);
 
