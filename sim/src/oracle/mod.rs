@@ -400,6 +400,11 @@ impl Oracle {
             _ => {}
         }
         if let Err(e) = result {
+            // A refusal still moves the kernel's clock to `t` (time keeps itself), unless the
+            // refusal is that time went backwards.
+            if !matches!(e, Error::TimeWentBackwards { .. }) {
+                self.model.now = self.model.now.max(t);
+            }
             self.check_refusal(k, t, input, e, actions, before);
             self.periodic(k, t);
             return;
