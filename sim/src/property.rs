@@ -129,6 +129,11 @@ impl PropertySet {
         self.0 & (1 << p as u32) != 0
     }
 
+    /// This set without `p`.
+    pub const fn without(self, p: Property) -> Self {
+        PropertySet(self.0 & !(1 << p as u32))
+    }
+
     /// This set plus `p`.
     pub const fn with(self, p: Property) -> Self {
         PropertySet(self.0 | (1 << p as u32))

@@ -1700,6 +1700,44 @@ rate_per_s = 1.0
         );
     }
 
+    #[test]
+    fn the_late_driver_knob_is_validated_and_drawn() {
+        let base = r#"
+name = "x"
+duration_ms = 1000
+preset = "session_manager"
+[[workload]]
+class = "scraping"
+rate_per_s = 1.0
+[driver]
+"#;
+        let with = |extra: &str| Scenario::from_toml(&format!("{base}{extra}\n"), "x");
+        let e = with("late = \"sometimes\"").unwrap_err();
+        assert!(e.message.contains("sometimes"), "{e}");
+        let e = with("late_sleep_through = 1.5").unwrap_err();
+        assert_eq!(e.field, "driver.late_sleep_through");
+        let e = with("late_max_ms = 2_000_000_000").unwrap_err();
+        assert_eq!(e.field, "driver.late_max_ms");
+        let e = with("late_lateness = 3").unwrap_err();
+        assert!(e.message.contains("late_lateness"), "{e}");
+        let share = |s: &Scenario| {
+            (0..300)
+                .filter(|seed| {
+                    let mut rng = SimRng::new(*seed);
+                    s.plan(*seed, &mut rng).driver.late.is_some()
+                })
+                .count()
+        };
+        assert_eq!(share(&with("late = \"on\"").unwrap()), 300);
+        assert_eq!(share(&with("late = \"off\"").unwrap()), 0);
+        let swarm = share(&with("").unwrap());
+        assert!((70..130).contains(&swarm), "{swarm} of 300 seeds");
+        let on = with("late = \"on\"\nlate_max_ms = 7").unwrap();
+        let mut rng = SimRng::new(1);
+        let late = on.plan(1, &mut rng).driver.late.unwrap();
+        assert_eq!(late.max_ns, 7 * MS);
+    }
+
     /// Found with edge-value inputs to the `scenario_decode` fuzz target (`fuzz/regressions/scenario_decode/`): huge spans, counts and rates
     /// overflowed the plan's and the harness's arithmetic, or allocated without bound.
     #[test]
