@@ -345,7 +345,7 @@ impl Sim {
         // After a clock jump both may be overdue: overdue deadlines are handled first, as an
         // adapter's timer would fire as soon as the process wakes.
         let now = self.now;
-        let wake = deadline.map(|d| self.timer_wake(d, event));
+        let wake = deadline.map(|d| self.timer_wake(d));
         match (wake.map(|w| w.max(now)), event.map(|e| e.max(now))) {
             (Some(w), e) if e.is_none_or(|e| w <= e) => {
                 // Sleep until the deadline (or, after a clock jump or with a late timer, wake
@@ -384,9 +384,10 @@ impl Sim {
 
     /// When the driver's timer set for deadline `d` fires. A punctual driver wakes at `d`; a
     /// late one (DESIGN.md, "Driver timing as a fault") wakes a seeded amount later, or sleeps
-    /// through it until the next input. The draw is made once per deadline: re-arming the timer
+    /// through it until the first input at or after it (at the latest lateness if none comes).
+    /// The draw is made once per deadline: re-arming the timer
     /// for the same deadline after an input keeps its wake-up.
-    fn timer_wake(&mut self, d: u64, event: Option<u64>) -> u64 {
+    fn timer_wake(&mut self, d: u64) -> u64 {
         let Some(late) = self.plan.driver.late else {
             return d;
         };
@@ -402,10 +403,12 @@ impl Sim {
                 wake
             }
         };
-        match (wake, event) {
-            // Nothing else will wake the driver: it wakes at the latest lateness.
-            (SLEPT_THROUGH, None) => d.saturating_add(late.max_ns),
-            (w, _) => w,
+        // A timer slept through wakes the driver at the latest lateness, unless an input at
+        // or after the deadline comes first (see `step`): a driver whose timer never fires at
+        // all would be a liveness bug of the driver, not of the kernel.
+        match wake {
+            SLEPT_THROUGH => d.saturating_add(late.max_ns),
+            w => w,
         }
     }
 
