@@ -20,7 +20,8 @@
 //! The pieces, one concept per file: [`rng`] (the seeded generator), [`world`] (executions and
 //! the event queue), [`harness`] (the clock and the driver: `step`, `drive_bounded`), `workload`
 //! and `fault` (what happens), [`scenario`] (TOML files and swarm-drawn plans), [`reference`]
-//! (the naive dispatch rule), [`oracle`] (the properties), [`trace`] (JSONL and its hash),
+//! (the naive dispatch rule), [`oracle`] (the properties), [`timing`] (property 11: a lazy
+//! kernel beside the kernel under test), [`trace`] (JSONL and its hash),
 //! [`record`] and [`shrink`] (input logs, replay and delta debugging), [`swf`] (real workload
 //! logs), [`campaign`] (many seeds on all cores) and [`mutant`] (planted bugs that prove the
 //! oracle bites).
