@@ -12,7 +12,7 @@
 //! have had exactly one terminal notice.
 
 use crate::mutant::{Mutant, MutantKind};
-use crate::oracle::{Oracle, OracleConfig};
+use crate::oracle::{Before, Oracle, OracleConfig};
 use crate::property::{Property, Violation};
 use crate::record::{Recorded, Recording};
 use crate::rng::SimRng;
@@ -544,15 +544,21 @@ impl Sim {
         let summary = Summary::of(&input);
         // Time keeps itself: an input arriving while deadlines at or before it are due first
         // fires them. Their actions are written to the trace before the input's own line, so
-        // the trace keeps the kernel's order; a copy says how many they are.
+        // the trace keeps the kernel's order; a copy that does `handle_timeout(t)` says how
+        // many they are (the oracle's, when there is one: it makes that copy anyway).
         let catch_up = if !matches!(input, Input::Timeout)
             && t >= self.kernel.kernel().now()
             && self.kernel.poll_timeout().is_some_and(|d| d <= t)
         {
             self.counters.hit(Sometimes::InputBeforeDueTimeout);
-            let mut copy = self.kernel.box_clone();
-            let _ = copy.apply(t, Input::Timeout);
-            std::iter::from_fn(|| copy.poll_action()).count()
+            match before.as_ref().and_then(Before::catch_up_len) {
+                Some(n) => n,
+                None => {
+                    let mut copy = self.kernel.box_clone();
+                    let _ = copy.apply(t, Input::Timeout);
+                    std::iter::from_fn(|| copy.poll_action()).count()
+                }
+            }
         } else {
             0
         };
@@ -567,16 +573,19 @@ impl Sim {
             self.actions.push(a);
             self.action_at.push(at.as_nanos());
         }
-        let catch_up = catch_up.min(self.actions.len());
-        for i in 0..catch_up {
-            let (at, action) = (self.action_at[i], self.actions[i].clone());
-            self.trace_action(at, &action);
+        let (actions, action_at) = (
+            std::mem::take(&mut self.actions),
+            std::mem::take(&mut self.action_at),
+        );
+        let catch_up = catch_up.min(actions.len());
+        for (at, action) in action_at.iter().zip(&actions).take(catch_up) {
+            self.trace_action(*at, action);
         }
         self.trace_input(now, summary, &result);
-        for i in catch_up..self.actions.len() {
-            let (at, action) = (self.action_at[i], self.actions[i].clone());
-            self.trace_action(at, &action);
+        for (at, action) in action_at.iter().zip(&actions).skip(catch_up) {
+            self.trace_action(*at, action);
         }
+        (self.actions, self.action_at) = (actions, action_at);
         if let (Some(o), Some(i), Some(b)) = (self.oracle.as_mut(), copy.as_ref(), before) {
             o.after(&*self.kernel, t, i, &result, &self.actions, b);
         }

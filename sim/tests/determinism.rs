@@ -34,7 +34,7 @@ fn run(scenario: &str, seed: u64, oracle: bool) -> (u64, Vec<u8>) {
 
 #[test]
 fn same_seed_same_trace_with_or_without_the_oracle() {
-    for scenario in ["steady-mix", "clock-jumps", "bad-reports"] {
+    for scenario in ["steady-mix", "clock-jumps", "bad-reports", "late-driver"] {
         let (a, bytes_a) = run(scenario, 3, true);
         let (b, bytes_b) = run(scenario, 3, false);
         assert_eq!(a, b, "{scenario}: the oracle must not change the run");

@@ -127,6 +127,14 @@ pub struct Before {
     catch_up: Option<Vec<Action>>,
 }
 
+impl Before {
+    /// For an input that caught up with due deadlines: how many actions `handle_timeout(now)`
+    /// gives on a copy, which the input must emit first.
+    pub fn catch_up_len(&self) -> Option<usize> {
+        self.catch_up.as_ref().map(Vec::len)
+    }
+}
+
 /// Replays `handle_timeout(now)` on a copy of `k` one deadline instant at a time.
 fn split_timeout(k: &dyn KernelUnderTest, now: Instant) -> Split {
     let mut copy = k.box_clone();
