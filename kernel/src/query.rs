@@ -486,13 +486,61 @@ impl Kernel {
                 limit,
             });
         }
-        let ahead = self
-            .lane(lref, t.class)
-            .map_or(0, |l| l.count_before(Rank::new(t.priority, t.seq)));
+        let ahead = self.better_competitors(t, lref);
         if ahead > 0 {
             out.push(Blocker::BehindBetter { count: ahead });
         }
         out
+    }
+
+    /// DESIGN's "behind m better tasks": the queued tasks ranked before `t` that compete with it
+    /// for what it waits for — its own lane; every class's lane of its exclusive session or
+    /// group (they want the same session); and, if its class is limited, the class's lanes on
+    /// every other session, group and the background (they want the same slot). Each task is
+    /// counted once. O((sessions + groups + classes) · log n + m).
+    fn better_competitors(&self, t: &Task, lref: crate::queue::LaneRef) -> usize {
+        use crate::queue::LaneRef;
+        let rank = Rank::new(t.priority, t.seq);
+        let before = |l: Option<&crate::queue::Lane>| l.map_or(0, |l| l.count_before(rank));
+        let mut ahead = before(self.lane(lref, t.class));
+        let lanes = match lref {
+            LaneRef::Session(s) => self.sessions.get(&s).map(|s| &s.lanes),
+            LaneRef::Group(g) => self.groups.get(g.0 as usize).map(|g| &g.lanes),
+            LaneRef::Background => None,
+        };
+        if let Some(lanes) = lanes {
+            ahead += lanes
+                .iter()
+                .filter(|(class, _)| **class != t.class)
+                .map(|(_, l)| l.count_before(rank))
+                .sum::<usize>();
+        }
+        if self
+            .class_config(t.class)
+            .is_some_and(|c| c.limit.is_some())
+        {
+            let mut others = Vec::new();
+            if lref != LaneRef::Background {
+                others.push(LaneRef::Background);
+            }
+            others.extend(
+                self.sessions
+                    .keys()
+                    .map(LaneRef::Session)
+                    .filter(|l| *l != lref),
+            );
+            others.extend(
+                self.groups
+                    .iter()
+                    .map(|g| LaneRef::Group(g.id))
+                    .filter(|l| *l != lref),
+            );
+            ahead += others
+                .into_iter()
+                .map(|l| before(self.lane(l, t.class)))
+                .sum::<usize>();
+        }
+        ahead
     }
 
     /// Fenced session names, in name order, each with its fencing tasks in id order: exclusive

@@ -665,3 +665,55 @@ fn a_snapshot_round_trips_and_both_copies_continue_identically() {
         serde_json::to_string(&copy).unwrap()
     );
 }
+
+/// DESIGN's "behind m better tasks" counts every competitor, not only the task's own lane:
+/// better tasks of other classes waiting for the same session, and better tasks of a limited
+/// class waiting on other sessions for the same slot. (The kernel used to count its own lane
+/// only: the simulator's query check found it, seed 0 of `shutdown-mid-flight`.)
+#[test]
+fn explain_counts_competitors_for_the_session_and_for_the_class_slot() {
+    let mut k = Kernel::new(config()).unwrap();
+    let a = k.connect(at(0), "a").unwrap();
+    let b = k.connect(at(0), "b").unwrap();
+    let c = k.connect(at(0), "c").unwrap();
+    // Session a is held; an io task and a better `limited` task wait for it.
+    let holder = submit(&mut k, at(0), IO, Target::Session(a));
+    let io_waiting = submit(&mut k, at(1), IO, Target::Session(a));
+    let urgent = Submit {
+        priority: Some(9),
+        ..Submit::new(LIMITED, Target::Session(a))
+    };
+    k.submit(at(1), urgent).unwrap();
+    drain(&mut k);
+    assert_eq!(
+        k.explain(io_waiting),
+        Some(Explanation::Queued {
+            blockers: vec![
+                Blocker::SessionHeld {
+                    session: a,
+                    by: holder
+                },
+                Blocker::BehindBetter { count: 1 }
+            ]
+        })
+    );
+    // `limited` (limit 2) fills up on b and c; a later task on a fresh session waits for a
+    // slot behind the better `limited` task queued on a.
+    submit(&mut k, at(2), LIMITED, Target::Session(b));
+    submit(&mut k, at(2), LIMITED, Target::Session(c));
+    let d = k.connect(at(3), "d").unwrap();
+    let late = submit(&mut k, at(3), LIMITED, Target::Session(d));
+    assert_eq!(
+        k.explain(late),
+        Some(Explanation::Queued {
+            blockers: vec![
+                Blocker::ClassAtLimit {
+                    class: LIMITED,
+                    running: 2,
+                    limit: 2
+                },
+                Blocker::BehindBetter { count: 1 }
+            ]
+        })
+    );
+}

@@ -4,7 +4,8 @@
 //! `(scenario, seed)` pair: a virtual clock, one seeded ChaCha8 generator, a simulated world of
 //! task executions (durations, failures, progress, children, stubborn tasks, zombies), driver
 //! latency and a seeded fault injector drive the kernel exactly as a runtime adapter would, while
-//! an oracle checks DESIGN.md's properties after every input (timing independence included).
+//! an oracle — a predictive model of the kernel plus physical checks — checks DESIGN.md's
+//! properties after every input (timing independence included).
 //!
 //! ```
 //! use baton_sim::{Scenario, Sim, SimOptions};

@@ -14,11 +14,16 @@
 //! | `lazy_start` | `Start` actions are handed out one input late | work conservation |
 //! | `skip_catch_up` | an input skips the deadlines due at its instant (applied just before them, as a kernel without "time keeps itself" would) | timing independence |
 //! | `drop_report` (driver) | the driver loses one finish report in 20 | liveness |
+//! | `scribble_on_refusal` | a refused input overwrites a task's progress (a field no counter sees) | robustness |
+//! | `explain_miscount` | `explain` reports one better task fewer than there are | accounting |
+//! | `cursor_skip` | `list` skips the first task of every page after the first | accounting |
+//! | `silent_abandon` | cleanup abandons a running task without the `Abort` that drops its future | cleanup |
+//! | `early_unfence` | a reconnect fence lifts as soon as cleanup abandons its task | name exclusivity |
 
 use crate::under_test::{KernelUnderTest, notice_task};
 use baton_kernel::{
-    Action, Applied, Config, Duration, Error, Exit, Input, Instant, Kernel, ListFilter, Notice,
-    Submit, TaskId, TaskState,
+    Action, Applied, Blocker, Config, Duration, Error, Exit, Explanation, Input, Instant, Kernel,
+    ListFilter, Notice, Page, Submit, TaskId, TaskState,
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,11 +56,21 @@ pub enum MutantKind {
     SkipCatchUp,
     /// A driver bug, not a kernel one: one finish report in 20 is lost.
     DropReport,
+    /// A refused input overwrites a running or cancelling task's progress before returning.
+    ScribbleOnRefusal,
+    /// `explain` counts one better task fewer than wait ahead.
+    ExplainMiscount,
+    /// `list` skips the first task of every page reached through a cursor.
+    CursorSkip,
+    /// Disconnect/shutdown cleanup abandons a running task without emitting `Abort`.
+    SilentAbandon,
+    /// A reconnect fence lifts when cleanup abandons its task, not when the task is reported.
+    EarlyUnfence,
 }
 
 impl MutantKind {
     /// Every planted bug.
-    pub const ALL: [MutantKind; 11] = [
+    pub const ALL: [MutantKind; 16] = [
         MutantKind::SecondBest,
         MutantKind::EarlyFree,
         MutantKind::LateDeadline,
@@ -67,6 +82,11 @@ impl MutantKind {
         MutantKind::LazyStart,
         MutantKind::SkipCatchUp,
         MutantKind::DropReport,
+        MutantKind::ScribbleOnRefusal,
+        MutantKind::ExplainMiscount,
+        MutantKind::CursorSkip,
+        MutantKind::SilentAbandon,
+        MutantKind::EarlyUnfence,
     ];
 
     /// The name used on the command line.
@@ -83,6 +103,11 @@ impl MutantKind {
             MutantKind::LazyStart => "lazy_start",
             MutantKind::SkipCatchUp => "skip_catch_up",
             MutantKind::DropReport => "drop_report",
+            MutantKind::ScribbleOnRefusal => "scribble_on_refusal",
+            MutantKind::ExplainMiscount => "explain_miscount",
+            MutantKind::CursorSkip => "cursor_skip",
+            MutantKind::SilentAbandon => "silent_abandon",
+            MutantKind::EarlyUnfence => "early_unfence",
         }
     }
 
@@ -116,6 +141,9 @@ pub struct Mutant {
     held: Vec<(Instant, Action)>,
     out: VecDeque<(Instant, Action)>,
     notices: u64,
+    /// `early_unfence`: abandoned tasks whose fence the bug lifted; their real late report is
+    /// swallowed.
+    unfenced: BTreeSet<TaskId>,
 }
 
 impl Mutant {
@@ -166,12 +194,33 @@ impl Mutant {
             held: Vec::new(),
             out: VecDeque::new(),
             notices: 0,
+            unfenced: BTreeSet::new(),
         })
     }
 
     /// Moves the wrapped kernel's actions to the output, bending them as the bug says.
     fn pump(&mut self) {
-        while let Some((at, action)) = self.inner.poll_action_at() {
+        let mut batch: VecDeque<(Instant, Action)> =
+            std::iter::from_fn(|| self.inner.poll_action_at()).collect();
+        while let Some((at, action)) = batch.pop_front() {
+            if self.kind == MutantKind::SilentAbandon
+                && let Action::Abort { task } = action
+                && matches!(batch.front(), Some((_, Action::Notify(Notice::Finished { task: t, outcome: baton_kernel::Outcome::Abandoned }))) if *t == task)
+            {
+                continue;
+            }
+            if self.kind == MutantKind::EarlyUnfence
+                && let Action::Notify(Notice::Closed(report)) = &action
+            {
+                // The bug: the fence lifts at once, as if every abandoned task had reported.
+                let now = self.inner.now();
+                for line in &report.stuck {
+                    if self.inner.finished(now, line.task, Exit::Dropped).is_ok() {
+                        self.unfenced.insert(line.task);
+                    }
+                }
+                batch.extend(std::iter::from_fn(|| self.inner.poll_action_at()));
+            }
             match (&action, self.kind) {
                 (Action::Cancel { task, .. }, MutantKind::EarlyFree) => {
                     let task = *task;
@@ -235,6 +284,20 @@ impl KernelUnderTest for Mutant {
             self.out.extend(mine);
             return Ok(Applied::Done);
         }
+        if let (
+            MutantKind::EarlyUnfence,
+            Input::Finished { task, .. } | Input::FinishedAttempt { task, .. },
+        ) = (self.kind, &input)
+            && self.unfenced.remove(task)
+        {
+            // The real late report of a task whose fence the bug already lifted.
+            let result = self.inner.handle_timeout(now);
+            if result.is_ok() {
+                self.now = now;
+            }
+            self.pump();
+            return result.map(|()| Applied::Done);
+        }
         if self.kind == MutantKind::LazyStart {
             // The starts of the previous input come out only now.
             self.out.extend(self.held.drain(..));
@@ -261,7 +324,31 @@ impl KernelUnderTest for Mutant {
                 ..ListFilter::default()
             };
             if let Some(v) = self.inner.list(&filter, None, 1).items.first() {
-                let _ = self.inner.cancel(self.now, v.id);
+                // A refused input still moved the kernel's clock (time keeps itself).
+                let _ = self.inner.cancel(self.inner.now(), v.id);
+            }
+        } else if self.kind == MutantKind::ScribbleOnRefusal {
+            let now = self.inner.now();
+            let busy = [TaskState::Cancelling, TaskState::Running]
+                .into_iter()
+                .find_map(|state| {
+                    let filter = ListFilter {
+                        state: Some(state),
+                        ..ListFilter::default()
+                    };
+                    self.inner
+                        .list(&filter, None, 1)
+                        .items
+                        .first()
+                        .map(|v| v.id)
+                });
+            if let Some(id) = busy {
+                let scribble = baton_kernel::Progress {
+                    current: 0,
+                    total: None,
+                    message: "scribbled".to_owned(),
+                };
+                let _ = self.inner.progress(now, id, scribble);
             }
         }
         self.pump();
@@ -286,5 +373,30 @@ impl KernelUnderTest for Mutant {
 
     fn box_clone(&self) -> Box<dyn KernelUnderTest> {
         Box::new(self.clone())
+    }
+
+    fn list(&self, filter: &ListFilter, after: Option<TaskId>, limit: usize) -> Page {
+        let mut page = self.inner.list(filter, after, limit);
+        if self.kind == MutantKind::CursorSkip && after.is_some() && page.items.len() > 1 {
+            page.items.remove(0);
+        }
+        page
+    }
+
+    fn explain(&self, task: TaskId) -> Option<Explanation> {
+        let mut why = self.inner.explain(task);
+        if self.kind == MutantKind::ExplainMiscount
+            && let Some(Explanation::Queued { blockers }) = &mut why
+        {
+            blockers.retain_mut(|b| match b {
+                Blocker::BehindBetter { count } if *count > 1 => {
+                    *count -= 1;
+                    true
+                }
+                Blocker::BehindBetter { .. } => false,
+                _ => true,
+            });
+        }
+        why
     }
 }

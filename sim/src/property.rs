@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// One checked property. The first eleven are DESIGN.md's; `Invariants` is the kernel's own
+/// One checked property. `Exclusivity` … `Robustness`, `TimingIndependence` and `NameExclusivity` are DESIGN.md's (1–12); `Invariants` is the kernel's own
 /// `check_invariants()` and `Sometimes` is the campaign-level "this fault really fired" check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -30,6 +30,9 @@ pub enum Property {
     Robustness,
     /// A punctual and a lazy driver get the same decisions at the same kernel instants.
     TimingIndependence,
+    /// Physical run intervals of exclusive tasks on all generations of one session name never
+    /// overlap (with `fence_reconnect`).
+    NameExclusivity,
     /// The kernel's own `check_invariants()`.
     Invariants,
     /// A scenario's required events happened at least once over a campaign.
@@ -38,7 +41,7 @@ pub enum Property {
 
 impl Property {
     /// Every property, in report order.
-    pub const ALL: [Property; 13] = [
+    pub const ALL: [Property; 14] = [
         Property::Exclusivity,
         Property::Order,
         Property::WorkConservation,
@@ -50,6 +53,7 @@ impl Property {
         Property::Determinism,
         Property::Robustness,
         Property::TimingIndependence,
+        Property::NameExclusivity,
         Property::Invariants,
         Property::Sometimes,
     ];
@@ -68,6 +72,7 @@ impl Property {
             Property::Determinism => "determinism",
             Property::Robustness => "robustness",
             Property::TimingIndependence => "timing_independence",
+            Property::NameExclusivity => "name_exclusivity",
             Property::Invariants => "invariants",
             Property::Sometimes => "sometimes",
         }
@@ -87,6 +92,7 @@ impl Property {
             Property::Determinism => "determ",
             Property::Robustness => "robust",
             Property::TimingIndependence => "timing",
+            Property::NameExclusivity => "nmexcl",
             Property::Invariants => "invar",
             Property::Sometimes => "smtimes",
         }

@@ -8,8 +8,11 @@
 //! > first, then earliest submission (lowest sequence number) — until no task is ready. A group
 //! > task takes the free member session that has been idle longest (ties: lowest session id).
 //!
-//! The code below is that paragraph: it looks at every queued task of every class with a free
-//! slot, in rank order, and keeps the best ready one. It shares no index with the kernel.
+//! "Free" also means not closing and, with `fence_reconnect`, not fenced by an unreported
+//! exclusive task of an earlier generation of the session's name ("Exclusivity survives
+//! reconnects"). The code below is that paragraph: it looks at every queued task of every class
+//! with a free slot, in rank order, and keeps the best ready one. It shares no index with the
+//! kernel.
 
 use crate::oracle::model::{MTask, Model};
 use baton_kernel::{SessionId, Target, TaskId, TaskState};
@@ -23,6 +26,8 @@ pub enum NotReady {
     ClassAtLimit(u64),
     /// Its session is held by this task.
     SessionHeld(TaskId),
+    /// Its session's name is fenced by an earlier generation's task.
+    Fenced,
     /// Its session is closing or gone.
     SessionGone,
     /// No member of its group is free.
@@ -34,7 +39,7 @@ pub type Placement = Option<SessionId>;
 
 /// The session a group task takes: the free member idle longest, ties by lowest id.
 pub(crate) fn group_choice(model: &Model, group: baton_kernel::GroupId) -> Option<SessionId> {
-    let (_, members) = model.groups.get(group.0 as usize)?;
+    let members = &model.groups.get(&group)?.members;
     members
         .iter()
         .filter_map(|m| model.sessions.get(m).map(|s| (s, *m)))
@@ -58,6 +63,7 @@ pub(crate) fn readiness(model: &Model, task: &MTask) -> Result<Placement, NotRea
         (true, Target::Session(s)) => match model.sessions.get(&s) {
             Some(sess) if sess.closing.is_none() => match sess.holder {
                 Some(h) => Err(NotReady::SessionHeld(h)),
+                None if sess.fenced => Err(NotReady::Fenced),
                 None => Ok(Some(s)),
             },
             _ => Err(NotReady::SessionGone),
@@ -78,6 +84,9 @@ pub(crate) fn best_ready(model: &Model) -> Option<(TaskId, Placement)> {
         }
         // Rank order within the class: the first ready task is the class's best.
         for &(urgency, seq, id) in queued {
+            if best.is_some_and(|(rank, _, _)| rank < (urgency, seq)) {
+                break;
+            }
             let Some(task) = model.task(id) else { continue };
             if let Ok(place) = readiness(model, task) {
                 if best.is_none_or(|(rank, _, _)| (urgency, seq) < rank) {

@@ -6,7 +6,8 @@
 //! of the oracle catches the kind of bug it is meant to catch.
 
 use baton_kernel::{
-    Action, Applied, Config, Error, Input, Instant, InvariantViolation, Kernel, Notice,
+    Action, Applied, Config, Error, Explanation, Input, Instant, InvariantViolation, Kernel,
+    ListFilter, Notice, Page, TaskId,
 };
 
 /// What the harness and the oracle need from a kernel.
@@ -37,6 +38,14 @@ pub trait KernelUnderTest: Send {
     /// The kernel's own cross-check of its indexes.
     fn check_invariants(&self) -> Result<(), InvariantViolation> {
         self.kernel().check_invariants()
+    }
+    /// [`Kernel::list`], as the driver sees it (a mutant may bend it).
+    fn list(&self, filter: &ListFilter, after: Option<TaskId>, limit: usize) -> Page {
+        self.kernel().list(filter, after, limit)
+    }
+    /// [`Kernel::explain`], as the driver sees it (a mutant may bend it).
+    fn explain(&self, task: TaskId) -> Option<Explanation> {
+        self.kernel().explain(task)
     }
 }
 

@@ -140,3 +140,44 @@ fn the_real_kernel_passes_the_same_runs() {
         }
     }
 }
+
+#[test]
+fn scribbling_on_a_refusal_breaks_robustness() {
+    assert_caught_by(
+        "bad-reports",
+        MutantKind::ScribbleOnRefusal,
+        Property::Robustness,
+    );
+}
+
+#[test]
+fn an_explain_miscount_breaks_accounting() {
+    assert_caught_by(
+        "steady-mix",
+        MutantKind::ExplainMiscount,
+        Property::Accounting,
+    );
+}
+
+#[test]
+fn a_cursor_that_skips_a_task_breaks_accounting() {
+    assert_caught_by("steady-mix", MutantKind::CursorSkip, Property::Accounting);
+}
+
+#[test]
+fn abandoning_without_abort_breaks_cleanup() {
+    assert_caught_by(
+        "shutdown-mid-flight",
+        MutantKind::SilentAbandon,
+        Property::Cleanup,
+    );
+}
+
+#[test]
+fn a_fence_that_lifts_early_breaks_name_exclusivity() {
+    assert_caught_by(
+        "stubborn-zombies",
+        MutantKind::EarlyUnfence,
+        Property::NameExclusivity,
+    );
+}
