@@ -3,7 +3,9 @@
 //! - `sim_inputs`: one run of the built-in scenario [`SCENARIO`] with seed [`SEED`] per
 //!   iteration, with the oracle off (`oracle_off`) and with the full oracle (`oracle_full`,
 //!   `OracleConfig::full()`: every property after every input, `check_invariants()` on the
-//!   adaptive cadence). Throughput in kernel inputs, so criterion reports inputs per second.
+//!   adaptive cadence, property 11's lazy kernel), and with the full oracle without property 11
+//!   (`oracle_full_no_timing`, its cost measured in the same run). Throughput in kernel inputs,
+//!   so criterion reports inputs per second.
 //! - `sim_swf_replay`: wall time to replay the KTH SP2 log, `swf::parse` + `swf::run` (file
 //!   already read into memory), oracle off and full. The log is found at
 //!   `$BATON_SWF` or `<repo>/../shared/traces/KTH-SP2-1996-2.1-cln.swf`; without it the group is
@@ -11,7 +13,7 @@
 //!
 //! Writes `simulator.json` (the input counts, for the report) into `$BATON_BENCH_OUT`.
 
-use baton_sim::{OracleConfig, RunReport, Scenario, Sim, SimOptions, swf};
+use baton_sim::{OracleConfig, Property, PropertySet, RunReport, Scenario, Sim, SimOptions, swf};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -31,9 +33,18 @@ fn options(oracle: Option<OracleConfig>) -> SimOptions {
     }
 }
 
-const ORACLES: [(&str, Option<OracleConfig>); 2] = [
+const ORACLES: [(&str, Option<OracleConfig>); 3] = [
     ("oracle_off", None),
     ("oracle_full", Some(OracleConfig::full())),
+    // The full oracle without property 11's lazy kernel: what the timing-independence check
+    // costs, measured in the same run.
+    (
+        "oracle_full_no_timing",
+        Some(OracleConfig {
+            properties: PropertySet::ALL.without(Property::TimingIndependence),
+            ..OracleConfig::full()
+        }),
+    ),
 ];
 
 fn checked(report: RunReport) -> RunReport {

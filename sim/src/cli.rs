@@ -2,6 +2,7 @@
 
 use baton_sim::campaign::{self, Campaign};
 use baton_sim::record::Recording;
+use baton_sim::sometimes::Sometimes;
 use baton_sim::{MutantKind, OracleConfig, RunReport, Scenario, Sim, SimOptions, shrink, swf};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -370,6 +371,21 @@ fn campaign_command(c: &Campaign, oracle: OracleMode, quiet: bool) -> Result<i32
     let report = campaign::run(c, |done, _| bar.set_position(done));
     bar.finish_and_clear();
     print!("{}", campaign::table(&report));
+    // Driver timing as a fault: how often the late driver's knob really fired.
+    let mut counters = baton_sim::sometimes::Counters::default();
+    for s in &report.scenarios {
+        counters.add(&s.counters);
+    }
+    println!(
+        "late driver: {}",
+        [
+            Sometimes::LateTimer,
+            Sometimes::InputBeforeDueTimeout,
+            Sometimes::LateDelivery,
+        ]
+        .map(|e| format!("{}={}", e.name(), counters.get(e)))
+        .join(" ")
+    );
     println!(
         "{} inputs, {} runs in {:.1}s: {:.0} inputs/s ({:.0} per core)",
         report.inputs(),

@@ -12,12 +12,13 @@
 //! have had exactly one terminal notice.
 
 use crate::mutant::{Mutant, MutantKind};
-use crate::oracle::{Oracle, OracleConfig};
+use crate::oracle::{Before, Oracle, OracleConfig};
 use crate::property::{Property, Violation};
 use crate::record::{Recorded, Recording};
 use crate::rng::SimRng;
 use crate::scenario::{Plan, Scenario};
 use crate::sometimes::{Counters, Sometimes};
+use crate::timing::TimingCheck;
 use crate::trace::Trace;
 use crate::under_test::{KernelUnderTest, RealKernel};
 use crate::world::{Event, EventQueue, Exec, ExecId, ExecState, OnCancel};
@@ -156,6 +157,13 @@ pub struct Sim {
     pub(crate) started: std::time::Instant,
     /// Jobs of a replayed workload log (SWF), submitted at their instants.
     pub(crate) jobs: Vec<crate::swf::Job>,
+    /// The late driver's timer: the deadline it is set for and when it wakes
+    /// ([`SLEPT_THROUGH`]: not until the next input).
+    pub(crate) timer: Option<(u64, u64)>,
+    /// The kernel instant of each action in `actions`.
+    pub(crate) action_at: Vec<u64>,
+    /// Property 11: a lazy kernel beside the kernel under test.
+    pub(crate) timing: Option<TimingCheck>,
 }
 
 impl std::fmt::Debug for Sim {
@@ -168,6 +176,9 @@ impl std::fmt::Debug for Sim {
             .finish()
     }
 }
+
+/// A timer wake-up the late driver sleeps through (it wakes with the next input).
+const SLEPT_THROUGH: u64 = u64::MAX;
 
 /// The run did not end within its step budget.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -209,6 +220,10 @@ impl Sim {
             )),
         };
         let oracle = options.oracle.map(|cfg| Oracle::new(&plan.config, cfg));
+        let timing = options
+            .oracle
+            .filter(|cfg| cfg.properties.has(Property::TimingIndependence))
+            .map(|_| TimingCheck::new(kernel.box_clone()));
         let mut trace = Trace::new(options.trace);
         trace.config(&plan.config);
         let sessions = plan.session_names.len();
@@ -249,6 +264,9 @@ impl Sim {
             submitted: 0,
             started: std::time::Instant::now(),
             jobs: Vec::new(),
+            timer: None,
+            action_at: Vec::new(),
+            timing,
         };
         sim.schedule_start();
         Ok(sim)
@@ -327,10 +345,15 @@ impl Sim {
         // After a clock jump both may be overdue: overdue deadlines are handled first, as an
         // adapter's timer would fire as soon as the process wakes.
         let now = self.now;
-        match (deadline.map(|d| d.max(now)), event.map(|e| e.max(now))) {
-            (Some(d), e) if e.is_none_or(|e| d <= e) => {
-                // Sleep until the deadline (or, after a clock jump, wake late).
-                self.now = self.now.max(d);
+        let wake = deadline.map(|d| self.timer_wake(d));
+        match (wake.map(|w| w.max(now)), event.map(|e| e.max(now))) {
+            (Some(w), e) if e.is_none_or(|e| w <= e) => {
+                // Sleep until the deadline (or, after a clock jump or with a late timer, wake
+                // late).
+                if deadline.is_some_and(|d| w > d.max(now)) {
+                    self.counters.hit(Sometimes::LateTimer);
+                }
+                self.now = self.now.max(w);
                 let _ = self.input(Input::Timeout);
                 self.after_input();
             }
@@ -339,7 +362,17 @@ impl Sim {
                     return false;
                 };
                 self.now = self.now.max(at);
+                let inputs = self.inputs;
                 self.handle(at, ev);
+                // A timer the driver slept through is noticed by the first input at or after
+                // its deadline: the driver handles the deadline right after (if the input
+                // left it due).
+                if let Some((d, SLEPT_THROUGH)) = self.timer
+                    && self.inputs > inputs
+                    && d <= self.now
+                {
+                    self.timer = Some((d, self.now));
+                }
             }
             _ => {
                 self.phase = Phase::Done;
@@ -347,6 +380,48 @@ impl Sim {
             }
         }
         self.phase != Phase::Done
+    }
+
+    /// When the driver's timer set for deadline `d` fires. A punctual driver wakes at `d`; a
+    /// late one (DESIGN.md, "Driver timing as a fault") wakes a seeded amount later, or sleeps
+    /// through it until the first input at or after it (at the latest lateness if none comes).
+    /// The draw is made once per deadline: re-arming the timer
+    /// for the same deadline after an input keeps its wake-up.
+    fn timer_wake(&mut self, d: u64) -> u64 {
+        let Some(late) = self.plan.driver.late else {
+            return d;
+        };
+        let wake = match self.timer {
+            Some((armed, wake)) if armed == d => wake,
+            _ => {
+                let wake = if self.rng.chance(late.sleep_through) {
+                    SLEPT_THROUGH
+                } else {
+                    d.saturating_add(self.rng.below(late.max_ns + 1))
+                };
+                self.timer = Some((d, wake));
+                wake
+            }
+        };
+        // A timer slept through wakes the driver at the latest lateness, unless an input at
+        // or after the deadline comes first (see `step`): a driver whose timer never fires at
+        // all would be a liveness bug of the driver, not of the kernel.
+        match wake {
+            SLEPT_THROUGH => d.saturating_add(late.max_ns),
+            w => w,
+        }
+    }
+
+    /// Extra delay of a `Start` delivery or a report under the late driver (0 without one).
+    fn late_delivery(&mut self) -> u64 {
+        let Some(late) = self.plan.driver.late else {
+            return 0;
+        };
+        let extra = self.rng.below(late.max_ns + 1);
+        if extra > 0 {
+            self.counters.hit(Sometimes::LateDelivery);
+        }
+        extra
     }
 
     /// Steps until the run is over; fails if it takes more than the step budget.
@@ -467,15 +542,58 @@ impl Sim {
             _ => None,
         };
         let summary = Summary::of(&input);
+        // Time keeps itself: an input arriving while deadlines at or before it are due first
+        // fires them. Their actions are written to the trace before the input's own line, so
+        // the trace keeps the kernel's order; a copy that does `handle_timeout(t)` says how
+        // many they are (the oracle's, when there is one: it makes that copy anyway).
+        let catch_up = if !matches!(input, Input::Timeout)
+            && t >= self.kernel.kernel().now()
+            && self.kernel.poll_timeout().is_some_and(|d| d <= t)
+        {
+            self.counters.hit(Sometimes::InputBeforeDueTimeout);
+            match before.as_ref().and_then(Before::catch_up_len) {
+                Some(n) => n,
+                None => {
+                    let mut copy = self.kernel.box_clone();
+                    let _ = copy.apply(t, Input::Timeout);
+                    std::iter::from_fn(|| copy.poll_action()).count()
+                }
+            }
+        } else {
+            0
+        };
         let result = self.kernel.apply(t, input);
         self.inputs += 1;
         self.actions.clear();
-        while let Some(a) = self.kernel.poll_action() {
+        self.action_at.clear();
+        while let Some((at, a)) = self.kernel.poll_action_at() {
+            if let Some(tc) = self.timing.as_mut() {
+                tc.observed(at, &a);
+            }
             self.actions.push(a);
+            self.action_at.push(at.as_nanos());
+        }
+        let (actions, action_at) = (
+            std::mem::take(&mut self.actions),
+            std::mem::take(&mut self.action_at),
+        );
+        let catch_up = catch_up.min(actions.len());
+        for (at, action) in action_at.iter().zip(&actions).take(catch_up) {
+            self.trace_action(*at, action);
         }
         self.trace_input(now, summary, &result);
+        for (at, action) in action_at.iter().zip(&actions).skip(catch_up) {
+            self.trace_action(*at, action);
+        }
+        (self.actions, self.action_at) = (actions, action_at);
         if let (Some(o), Some(i), Some(b)) = (self.oracle.as_mut(), copy.as_ref(), before) {
             o.after(&*self.kernel, t, i, &result, &self.actions, b);
+        }
+        if let (Some(tc), Some(i)) = (self.timing.as_mut(), copy.as_ref())
+            && let Some(detail) = tc.input(t, i, &result)
+            && let Some(o) = self.oracle.as_mut()
+        {
+            o.report(Property::TimingIndependence, now, detail);
         }
         if let (Some(r), Some(i)) = (self.recording.as_mut(), copy) {
             r.inputs.push(Recorded {
@@ -510,7 +628,12 @@ impl Sim {
                     .str("session", &label)
                     .end();
             }
-            (Summary::Shutdown, Ok(_)) => self.trace.begin(now, "shutdown").end(),
+            (Summary::Shutdown(grace_ns), Ok(_)) => {
+                self.trace
+                    .begin(now, "shutdown")
+                    .num("grace_ns", grace_ns)
+                    .end();
+            }
             (Summary::Progress(task), Ok(_)) => {
                 self.trace.begin(now, "progress").num("task", task.0).end();
             }
@@ -589,6 +712,57 @@ impl Sim {
         }
     }
 
+    /// Writes the trace line of one action, stamped with the kernel instant `at` it was
+    /// decided at (a deadline's own instant, even when the driver woke later).
+    fn trace_action(&mut self, at: u64, action: &Action) {
+        match action {
+            Action::Start {
+                task,
+                session,
+                attempt,
+                ..
+            } => {
+                let label = session.map(|s| self.label(s));
+                self.trace
+                    .begin(at, "start")
+                    .num("task", task.0)
+                    .opt_str("session", label.as_deref())
+                    .num("attempt", u64::from(*attempt))
+                    .end();
+            }
+            Action::Cancel { task, reason } => {
+                self.trace
+                    .begin(at, "cancel")
+                    .num("task", task.0)
+                    .str("reason", reason.name())
+                    .end();
+            }
+            Action::Abort { task } => {
+                self.trace.begin(at, "abort").num("task", task.0).end();
+            }
+            Action::Notify(Notice::Finished { task, outcome }) => {
+                let t = self.trace.begin(at, "finish");
+                t.num("task", task.0).str("outcome", outcome.name());
+                if let Outcome::Rejected(r) = outcome {
+                    t.str("reason", r.name());
+                }
+                t.end();
+            }
+            Action::Notify(Notice::Retrying { task, at: when, .. }) => {
+                self.trace
+                    .begin(at, "retry")
+                    .num("task", task.0)
+                    .num("at", when.as_nanos())
+                    .end();
+            }
+            Action::Notify(Notice::Removed { task }) => {
+                self.trace.begin(at, "gc").num("task", task.0).end();
+            }
+            Action::Notify(Notice::Closed(_)) => {}
+        }
+    }
+
+    /// The driver's reaction to one action (its trace line is already written).
     fn on_action(&mut self, action: &Action) {
         let now = self.now;
         match action {
@@ -598,21 +772,9 @@ impl Sim {
                 session,
                 attempt,
             } => {
-                let label = session.map(|s| self.label(s));
-                self.trace
-                    .begin(now, "start")
-                    .num("task", task.0)
-                    .opt_str("session", label.as_deref())
-                    .num("attempt", u64::from(*attempt))
-                    .end();
                 self.start_exec(*task, *class, *session, *attempt);
             }
             Action::Cancel { task, reason } => {
-                self.trace
-                    .begin(now, "cancel")
-                    .num("task", task.0)
-                    .str("reason", reason.name())
-                    .end();
                 match reason {
                     CancelReason::Timeout => self.counters.hit(Sometimes::RunTimeout),
                     CancelReason::Stalled => self.counters.hit(Sometimes::Stalled),
@@ -626,7 +788,6 @@ impl Sim {
                 }
             }
             Action::Abort { task } => {
-                self.trace.begin(now, "abort").num("task", task.0).end();
                 self.counters.hit(Sometimes::Abort);
                 if self.kernel.kernel().task(*task).is_some_and(|v| v.stuck) {
                     self.counters.hit(Sometimes::StuckReported);
@@ -636,12 +797,6 @@ impl Sim {
                 }
             }
             Action::Notify(Notice::Finished { task, outcome }) => {
-                let t = self.trace.begin(now, "finish");
-                t.num("task", task.0).str("outcome", outcome.name());
-                if let Outcome::Rejected(r) = outcome {
-                    t.str("reason", r.name());
-                }
-                t.end();
                 match outcome {
                     Outcome::Rejected(RejectReason::QueueTimeout) => {
                         self.counters.hit(Sometimes::QueueTimeout)
@@ -656,18 +811,12 @@ impl Sim {
                 }
             }
             Action::Notify(Notice::Retrying { task, at, .. }) => {
-                self.trace
-                    .begin(now, "retry")
-                    .num("task", task.0)
-                    .num("at", at.as_nanos())
-                    .end();
                 self.counters.hit(Sometimes::Retry);
                 if let Some(t) = self.task_mut(*task) {
                     t.queued_since = at.as_nanos();
                 }
             }
-            Action::Notify(Notice::Removed { task }) => {
-                self.trace.begin(now, "gc").num("task", task.0).end();
+            Action::Notify(Notice::Removed { .. }) => {
                 self.counters.hit(Sometimes::RetentionGc);
             }
             Action::Notify(Notice::Closed(report)) => {
@@ -727,7 +876,8 @@ impl Sim {
         if let Some(t) = self.task_mut(task) {
             t.exec = Some(id);
         }
-        let at = self.now + self.plan.driver.start_latency.draw(&mut self.rng);
+        let at =
+            self.now + self.plan.driver.start_latency.draw(&mut self.rng) + self.late_delivery();
         self.events.push(at, Event::Begin(id));
     }
 
@@ -777,6 +927,7 @@ impl Sim {
 
     fn schedule_report(&mut self, e: ExecId, exit: Exit) {
         let mut at = self.now + self.plan.driver.report_latency.draw(&mut self.rng);
+        at += self.late_delivery();
         let faults = self.phase == Phase::Active;
         if faults && self.rng.chance(self.plan.faults.late_report) {
             at += self.plan.faults.late_report_delay.draw(&mut self.rng);
@@ -1143,6 +1294,13 @@ impl Sim {
             }
             if let Some(o) = self.oracle.as_mut() {
                 o.deep_check(&*self.kernel, now);
+                if let Some(detail) = self
+                    .timing
+                    .as_mut()
+                    .and_then(|tc| tc.finish(Instant::from_nanos(now)))
+                {
+                    o.report(Property::TimingIndependence, now, detail);
+                }
             }
             self.flush_violations();
         }
@@ -1154,7 +1312,7 @@ impl Sim {
 enum Summary {
     Connect(String),
     Disconnect,
-    Shutdown,
+    Shutdown(u64),
     Progress(TaskId),
     Submit {
         class: ClassId,
@@ -1170,7 +1328,7 @@ impl Summary {
         match input {
             Input::Connect { name } => Summary::Connect(name.clone()),
             Input::Disconnect { .. } => Summary::Disconnect,
-            Input::Shutdown { .. } => Summary::Shutdown,
+            Input::Shutdown { grace } => Summary::Shutdown(grace.as_nanos()),
             Input::Progress { task, .. } => Summary::Progress(*task),
             Input::Submit(s) => Summary::Submit {
                 class: s.class,

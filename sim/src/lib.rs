@@ -5,7 +5,7 @@
 //! task executions (durations, failures, progress, children, stubborn tasks, zombies), driver
 //! latency and a seeded fault injector drive the kernel exactly as a runtime adapter would, while
 //! an oracle — a predictive model of the kernel plus physical checks — checks DESIGN.md's
-//! properties after every input.
+//! properties after every input (timing independence included).
 //!
 //! ```
 //! use baton_sim::{Scenario, Sim, SimOptions};
@@ -21,7 +21,8 @@
 //! The pieces, one concept per file: [`rng`] (the seeded generator), [`world`] (executions and
 //! the event queue), [`harness`] (the clock and the driver: `step`, `drive_bounded`), `workload`
 //! and `fault` (what happens), [`scenario`] (TOML files and swarm-drawn plans), [`reference`]
-//! (the naive dispatch rule), [`oracle`] (the properties), [`trace`] (JSONL and its hash),
+//! (the naive dispatch rule), [`oracle`] (the properties), [`timing`] (property 11: a lazy
+//! kernel beside the kernel under test), [`trace`] (JSONL and its hash),
 //! [`record`] and [`shrink`] (input logs, replay and delta debugging), [`swf`] (real workload
 //! logs), [`campaign`] (many seeds on all cores) and [`mutant`] (planted bugs that prove the
 //! oracle bites).
@@ -39,6 +40,7 @@ pub mod scenario;
 pub mod shrink;
 pub mod sometimes;
 pub mod swf;
+pub mod timing;
 pub mod trace;
 mod trace_read;
 pub mod under_test;

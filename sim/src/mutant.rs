@@ -12,6 +12,7 @@
 //! | `leaky_disconnect` | disconnect cleanup waits ten times the configured grace | cleanup |
 //! | `nondeterministic` | the jitter seed depends on how many kernels the process built | determinism |
 //! | `lazy_start` | `Start` actions are handed out one input late | work conservation |
+//! | `skip_catch_up` | an input skips the deadlines due at its instant (applied just before them, as a kernel without "time keeps itself" would) | timing independence |
 //! | `drop_report` (driver) | the driver loses one finish report in 20 | liveness |
 //! | `scribble_on_refusal` | a refused input overwrites a task's progress (a field no counter sees) | robustness |
 //! | `explain_miscount` | `explain` reports one better task fewer than there are | accounting |
@@ -48,6 +49,11 @@ pub enum MutantKind {
     Nondeterministic,
     /// Hands out `Start` actions one input late: the driver does not learn of a start in time.
     LazyStart,
+    /// Applies an input other than `handle_timeout` before the deadlines due at its instant
+    /// (just before the earliest of them), which fire only at the driver's next
+    /// `handle_timeout`: the old kernel's "a late input starts a task after its queue
+    /// deadline", "a late progress revives a stalled task", "a late finish counts as Completed".
+    SkipCatchUp,
     /// A driver bug, not a kernel one: one finish report in 20 is lost.
     DropReport,
     /// A refused input overwrites a running or cancelling task's progress before returning.
@@ -64,7 +70,7 @@ pub enum MutantKind {
 
 impl MutantKind {
     /// Every planted bug.
-    pub const ALL: [MutantKind; 15] = [
+    pub const ALL: [MutantKind; 16] = [
         MutantKind::SecondBest,
         MutantKind::EarlyFree,
         MutantKind::LateDeadline,
@@ -74,6 +80,7 @@ impl MutantKind {
         MutantKind::LeakyDisconnect,
         MutantKind::Nondeterministic,
         MutantKind::LazyStart,
+        MutantKind::SkipCatchUp,
         MutantKind::DropReport,
         MutantKind::ScribbleOnRefusal,
         MutantKind::ExplainMiscount,
@@ -94,6 +101,7 @@ impl MutantKind {
             MutantKind::LeakyDisconnect => "leaky_disconnect",
             MutantKind::Nondeterministic => "nondeterministic",
             MutantKind::LazyStart => "lazy_start",
+            MutantKind::SkipCatchUp => "skip_catch_up",
             MutantKind::DropReport => "drop_report",
             MutantKind::ScribbleOnRefusal => "scribble_on_refusal",
             MutantKind::ExplainMiscount => "explain_miscount",
@@ -130,8 +138,8 @@ pub struct Mutant {
     /// `early_free`: tasks ended early whose real report has not come yet.
     freed: BTreeSet<TaskId>,
     /// `early_free`: notices held back until the real report.
-    held: Vec<Action>,
-    out: VecDeque<Action>,
+    held: Vec<(Instant, Action)>,
+    out: VecDeque<(Instant, Action)>,
     notices: u64,
     /// `early_unfence`: abandoned tasks whose fence the bug lifted; their real late report is
     /// swallowed.
@@ -192,11 +200,12 @@ impl Mutant {
 
     /// Moves the wrapped kernel's actions to the output, bending them as the bug says.
     fn pump(&mut self) {
-        let mut batch: VecDeque<Action> = std::iter::from_fn(|| self.inner.poll_action()).collect();
-        while let Some(action) = batch.pop_front() {
+        let mut batch: VecDeque<(Instant, Action)> =
+            std::iter::from_fn(|| self.inner.poll_action_at()).collect();
+        while let Some((at, action)) = batch.pop_front() {
             if self.kind == MutantKind::SilentAbandon
                 && let Action::Abort { task } = action
-                && matches!(batch.front(), Some(Action::Notify(Notice::Finished { task: t, outcome: baton_kernel::Outcome::Abandoned })) if *t == task)
+                && matches!(batch.front(), Some((_, Action::Notify(Notice::Finished { task: t, outcome: baton_kernel::Outcome::Abandoned }))) if *t == task)
             {
                 continue;
             }
@@ -210,30 +219,30 @@ impl Mutant {
                         self.unfenced.insert(line.task);
                     }
                 }
-                batch.extend(std::iter::from_fn(|| self.inner.poll_action()));
+                batch.extend(std::iter::from_fn(|| self.inner.poll_action_at()));
             }
             match (&action, self.kind) {
                 (Action::Cancel { task, .. }, MutantKind::EarlyFree) => {
                     let task = *task;
-                    self.out.push_back(action);
+                    self.out.push_back((at, action));
                     if self.inner.finished(self.now, task, Exit::Completed).is_ok() {
                         self.freed.insert(task);
                     }
                 }
-                (Action::Start { .. }, MutantKind::LazyStart) => self.held.push(action),
+                (Action::Start { .. }, MutantKind::LazyStart) => self.held.push((at, action)),
                 (Action::Notify(Notice::Finished { .. }), MutantKind::DoubleNotice) => {
                     self.notices += 1;
                     if self.notices % 50 == 0 {
-                        self.out.push_back(action.clone());
+                        self.out.push_back((at, action.clone()));
                     }
-                    self.out.push_back(action);
+                    self.out.push_back((at, action));
                 }
                 _ if self.kind == MutantKind::EarlyFree
                     && notice_task(&action).is_some_and(|t| self.freed.contains(&t)) =>
                 {
-                    self.held.push(action);
+                    self.held.push((at, action));
                 }
-                _ => self.out.push_back(action),
+                _ => self.out.push_back((at, action)),
             }
         }
     }
@@ -268,9 +277,9 @@ impl KernelUnderTest for Mutant {
             // The real report of a task the bug already ended: release what was held back.
             let task = *task;
             self.now = self.now.max(now);
-            let (mine, rest): (Vec<Action>, Vec<Action>) = std::mem::take(&mut self.held)
+            let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
                 .into_iter()
-                .partition(|a| notice_task(a) == Some(task));
+                .partition(|(_, a)| notice_task(a) == Some(task));
             self.held = rest;
             self.out.extend(mine);
             return Ok(Applied::Done);
@@ -293,8 +302,20 @@ impl KernelUnderTest for Mutant {
             // The starts of the previous input come out only now.
             self.out.extend(self.held.drain(..));
         }
+        // `skip_catch_up`: the input is applied just before the earliest due deadline, so
+        // nothing due at `now` fires first (the clock stays behind until `handle_timeout`).
+        let at = match self.inner.poll_timeout() {
+            Some(due)
+                if self.kind == MutantKind::SkipCatchUp
+                    && !matches!(input, Input::Timeout)
+                    && due <= now =>
+            {
+                Instant::from_nanos(due.as_nanos().saturating_sub(1)).max(self.inner.now())
+            }
+            _ => now,
+        };
         let input = self.map_input(input);
-        let result = self.inner.apply(now, input);
+        let result = self.inner.apply(at, input);
         if result.is_ok() {
             self.now = now;
         } else if self.kind == MutantKind::DirtyError {
@@ -334,7 +355,7 @@ impl KernelUnderTest for Mutant {
         result
     }
 
-    fn poll_action(&mut self) -> Option<Action> {
+    fn poll_action_at(&mut self) -> Option<(Instant, Action)> {
         self.out.pop_front()
     }
 

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// One checked property. `Exclusivity` … `Robustness` and `NameExclusivity` are DESIGN.md's (1–10 and 12); `Invariants` is the kernel's own
+/// One checked property. `Exclusivity` … `Robustness`, `TimingIndependence` and `NameExclusivity` are DESIGN.md's (1–12); `Invariants` is the kernel's own
 /// `check_invariants()` and `Sometimes` is the campaign-level "this fault really fired" check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -28,6 +28,8 @@ pub enum Property {
     Determinism,
     /// Bad inputs return errors and change nothing.
     Robustness,
+    /// A punctual and a lazy driver get the same decisions at the same kernel instants.
+    TimingIndependence,
     /// Physical run intervals of exclusive tasks on all generations of one session name never
     /// overlap (with `fence_reconnect`).
     NameExclusivity,
@@ -39,7 +41,7 @@ pub enum Property {
 
 impl Property {
     /// Every property, in report order.
-    pub const ALL: [Property; 13] = [
+    pub const ALL: [Property; 14] = [
         Property::Exclusivity,
         Property::Order,
         Property::WorkConservation,
@@ -50,6 +52,7 @@ impl Property {
         Property::Liveness,
         Property::Determinism,
         Property::Robustness,
+        Property::TimingIndependence,
         Property::NameExclusivity,
         Property::Invariants,
         Property::Sometimes,
@@ -68,6 +71,7 @@ impl Property {
             Property::Liveness => "liveness",
             Property::Determinism => "determinism",
             Property::Robustness => "robustness",
+            Property::TimingIndependence => "timing_independence",
             Property::NameExclusivity => "name_exclusivity",
             Property::Invariants => "invariants",
             Property::Sometimes => "sometimes",
@@ -87,6 +91,7 @@ impl Property {
             Property::Liveness => "live",
             Property::Determinism => "determ",
             Property::Robustness => "robust",
+            Property::TimingIndependence => "timing",
             Property::NameExclusivity => "nmexcl",
             Property::Invariants => "invar",
             Property::Sometimes => "smtimes",
@@ -116,7 +121,7 @@ pub struct PropertySet(u32);
 
 impl PropertySet {
     /// Every property.
-    pub const ALL: PropertySet = PropertySet((1 << 13) - 1);
+    pub const ALL: PropertySet = PropertySet((1 << Property::ALL.len()) - 1);
     /// No property.
     pub const NONE: PropertySet = PropertySet(0);
 
@@ -128,6 +133,11 @@ impl PropertySet {
     /// Whether `p` is checked.
     pub const fn has(self, p: Property) -> bool {
         self.0 & (1 << p as u32) != 0
+    }
+
+    /// This set without `p`.
+    pub const fn without(self, p: Property) -> Self {
+        PropertySet(self.0 & !(1 << p as u32))
     }
 
     /// This set plus `p`.

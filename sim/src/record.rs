@@ -11,7 +11,8 @@
 
 use crate::mutant::{Mutant, MutantKind};
 use crate::oracle::{Oracle, OracleConfig};
-use crate::property::Violation;
+use crate::property::{Property, Violation};
+use crate::timing::TimingCheck;
 use crate::under_test::{KernelUnderTest, RealKernel};
 use baton_kernel::{
     Action, Applied, Config, GroupId, Input, Instant, Kernel, SessionId, Submit, Target, TaskId,
@@ -207,6 +208,10 @@ impl Recording {
         oracle: OracleConfig,
     ) -> Result<ReplayOutcome, String> {
         let mut kernel = self.kernel()?;
+        let mut timing = oracle
+            .properties
+            .has(Property::TimingIndependence)
+            .then(|| TimingCheck::new(kernel.box_clone()));
         let mut oracle = Oracle::new(&self.config, oracle);
         let mut ids = IdMap::default();
         let mut running: BTreeMap<TaskId, Option<SessionId>> = BTreeMap::new();
@@ -228,8 +233,20 @@ impl Recording {
             let before = oracle.before(&*kernel, now, &input);
             let result = kernel.apply(now, input.clone());
             out.inputs += 1;
-            let actions: Vec<Action> = std::iter::from_fn(|| kernel.poll_action()).collect();
+            let mut actions: Vec<Action> = Vec::new();
+            while let Some((at, a)) = kernel.poll_action_at() {
+                if let Some(tc) = timing.as_mut() {
+                    tc.observed(at, &a);
+                }
+                actions.push(a);
+            }
             oracle.after(&*kernel, now, &input, &result, &actions, before);
+            if let Some(detail) = timing
+                .as_mut()
+                .and_then(|tc| tc.input(now, &input, &result))
+            {
+                oracle.report(Property::TimingIndependence, rec.t, detail);
+            }
             ids.learn(rec.result, &result);
             if let (Input::Finished { task, .. } | Input::FinishedAttempt { task, .. }, Ok(_)) =
                 (&input, &result)

@@ -383,8 +383,9 @@ impl Default for FaultSpec {
     }
 }
 
-/// Driver latencies (drawn per event, in ms with nanosecond resolution).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Driver latencies (drawn per event, in ms with nanosecond resolution) and driver timing as a
+/// fault.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DriverSpec {
     /// From `Start` to the future's first poll.
@@ -399,6 +400,42 @@ pub struct DriverSpec {
     /// How long a cooperative task takes to stop once it sees the signal.
     #[serde(default = "default_stop")]
     pub cancel_stop_ms: Range,
+    /// Driver timing as a fault (DESIGN.md, "Simulator"): `swarm` (the default) switches the
+    /// late driver on for about a third of the seeds, `on` for every seed, `off` for none.
+    #[serde(default)]
+    pub late: LateMode,
+    /// With the late driver: the most its timer wakes after a deadline, and the most a `Start`
+    /// delivery or a report is delayed on top of the latencies above.
+    #[serde(default = "default_late_max")]
+    pub late_max_ms: u64,
+    /// With the late driver: the probability that a timer wake-up does not happen at all, so
+    /// the deadline is first noticed by the next input.
+    #[serde(default = "default_sleep_through")]
+    pub late_sleep_through: f64,
+}
+
+/// Whether a run's driver is late (see [`DriverSpec::late`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LateMode {
+    /// Drawn per seed: on for about one seed in three.
+    #[default]
+    Swarm,
+    /// On for every seed.
+    On,
+    /// Off: the driver's timer fires exactly at each deadline.
+    Off,
+}
+
+/// The share of seeds that run with the late driver under [`LateMode::Swarm`].
+pub const LATE_SWARM_SHARE: f64 = 1.0 / 3.0;
+
+fn default_late_max() -> u64 {
+    2_000
+}
+
+fn default_sleep_through() -> f64 {
+    0.2
 }
 
 fn default_latency() -> Range {
@@ -416,6 +453,9 @@ impl Default for DriverSpec {
             report_latency_ms: default_latency(),
             signal_latency_ms: default_latency(),
             cancel_stop_ms: default_stop(),
+            late: LateMode::default(),
+            late_max_ms: default_late_max(),
+            late_sleep_through: default_sleep_through(),
         }
     }
 }
@@ -549,6 +589,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../scenarios/source-job-manager.toml"),
     ),
     ("chaos", include_str!("../scenarios/chaos.toml")),
+    ("late-driver", include_str!("../scenarios/late-driver.toml")),
 ];
 
 impl Scenario {
@@ -835,6 +876,13 @@ impl Scenario {
                 return e(name, "lower bound above upper");
             }
         }
+        let p = self.driver.late_sleep_through;
+        if !(p.is_finite() && (0.0..=1.0).contains(&p)) {
+            return e(
+                "driver.late_sleep_through",
+                "must be a probability in [0, 1]",
+            );
+        }
         if let Some(s) = &fl.storm
             && s.sessions > self.sessions.count
         {
@@ -965,6 +1013,7 @@ impl Scenario {
             fl.storm.as_ref().map(|s| s.gap_ms),
         );
         spans.push(("faults.shutdown_grace_ms".into(), fl.shutdown_grace_ms));
+        spans.push(("driver.late_max_ms".into(), self.driver.late_max_ms));
         for (field, ms) in spans {
             if ms > MAX_MS {
                 return Err(self.err(
@@ -1255,6 +1304,18 @@ pub struct DriverPlan {
     pub signal_latency: NsRange,
     /// Signal seen → stopped (cooperative tasks).
     pub cancel_stop: NsRange,
+    /// The late driver, when this run has one.
+    pub late: Option<LatePlan>,
+}
+
+/// Driver timing as a fault, concrete: the timer wakes late, deliveries and reports are delayed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LatePlan {
+    /// The most a timer wakes after its deadline, and the most a `Start` delivery or a report
+    /// is delayed.
+    pub max_ns: u64,
+    /// Probability that a timer wake-up is skipped: the next input comes first.
+    pub sleep_through: f64,
 }
 
 /// Everything one run needs, with every knob fixed.
@@ -1466,11 +1527,24 @@ impl Plan {
             knobs.push(format!("shutdown_at={}ms", at / MS));
             faults.shutdown = Some((at, f.shutdown_grace_ms * MS));
         }
+        let late_on = match s.driver.late {
+            LateMode::On => true,
+            LateMode::Off => false,
+            LateMode::Swarm => rng.chance(LATE_SWARM_SHARE),
+        };
+        let late = late_on.then(|| LatePlan {
+            max_ns: s.driver.late_max_ms * MS,
+            sleep_through: s.driver.late_sleep_through,
+        });
+        if late_on {
+            knobs.push(format!("late_driver≤{}ms", s.driver.late_max_ms));
+        }
         let driver = DriverPlan {
             start_latency: s.driver.start_latency_ms.ms_to_ns(),
             report_latency: s.driver.report_latency_ms.ms_to_ns(),
             signal_latency: s.driver.signal_latency_ms.ms_to_ns(),
             cancel_stop: s.driver.cancel_stop_ms.ms_to_ns(),
+            late,
         };
         let mut plan = Plan {
             scenario: s.name.clone(),
@@ -1510,7 +1584,10 @@ impl Plan {
             .max(self.driver.report_latency.hi)
             + self.driver.start_latency.hi
             + self.driver.signal_latency.hi
-            + self.driver.cancel_stop.hi;
+            + self.driver.cancel_stop.hi
+            // A late driver delays a start and a report, and wakes late for each of an
+            // attempt's deadlines (queue, run, grace).
+            + self.driver.late.map_or(0, |l| l.max_ns.saturating_mul(5));
         // A zombie that stops on its own does so this long after its abort.
         let zombie_stop = self
             .workloads
@@ -1621,6 +1698,44 @@ rate_per_s = 1.0
             Scenario::from_toml(&sometimes, "x").unwrap_err().field,
             "sometimes[0]"
         );
+    }
+
+    #[test]
+    fn the_late_driver_knob_is_validated_and_drawn() {
+        let base = r#"
+name = "x"
+duration_ms = 1000
+preset = "session_manager"
+[[workload]]
+class = "scraping"
+rate_per_s = 1.0
+[driver]
+"#;
+        let with = |extra: &str| Scenario::from_toml(&format!("{base}{extra}\n"), "x");
+        let e = with("late = \"sometimes\"").unwrap_err();
+        assert!(e.message.contains("sometimes"), "{e}");
+        let e = with("late_sleep_through = 1.5").unwrap_err();
+        assert_eq!(e.field, "driver.late_sleep_through");
+        let e = with("late_max_ms = 2_000_000_000").unwrap_err();
+        assert_eq!(e.field, "driver.late_max_ms");
+        let e = with("late_lateness = 3").unwrap_err();
+        assert!(e.message.contains("late_lateness"), "{e}");
+        let share = |s: &Scenario| {
+            (0..300)
+                .filter(|seed| {
+                    let mut rng = SimRng::new(*seed);
+                    s.plan(*seed, &mut rng).driver.late.is_some()
+                })
+                .count()
+        };
+        assert_eq!(share(&with("late = \"on\"").unwrap()), 300);
+        assert_eq!(share(&with("late = \"off\"").unwrap()), 0);
+        let swarm = share(&with("").unwrap());
+        assert!((70..130).contains(&swarm), "{swarm} of 300 seeds");
+        let on = with("late = \"on\"\nlate_max_ms = 7").unwrap();
+        let mut rng = SimRng::new(1);
+        let late = on.plan(1, &mut rng).driver.late.unwrap();
+        assert_eq!(late.max_ns, 7 * MS);
     }
 
     /// Found with edge-value inputs to the `scenario_decode` fuzz target (`fuzz/regressions/scenario_decode/`): huge spans, counts and rates

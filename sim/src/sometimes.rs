@@ -59,11 +59,18 @@ pub enum Sometimes {
     StubbornStop,
     /// A progress report (heartbeat) was accepted.
     Heartbeat,
+    /// The late driver's timer woke after the deadline it was set for.
+    LateTimer,
+    /// An input reached the kernel while a deadline at or before it was due and not yet
+    /// handled (the late driver slept through it, or woke too late).
+    InputBeforeDueTimeout,
+    /// The late driver delayed a `Start` delivery or a finish report.
+    LateDelivery,
 }
 
 impl Sometimes {
     /// Every counter.
-    pub const ALL: [Sometimes; 26] = [
+    pub const ALL: [Sometimes; 29] = [
         Sometimes::Contention,
         Sometimes::ClassLimit,
         Sometimes::QueueTimeout,
@@ -90,6 +97,9 @@ impl Sometimes {
         Sometimes::Zombie,
         Sometimes::StubbornStop,
         Sometimes::Heartbeat,
+        Sometimes::LateTimer,
+        Sometimes::InputBeforeDueTimeout,
+        Sometimes::LateDelivery,
     ];
 
     /// The snake_case name used in scenario files.
@@ -121,6 +131,9 @@ impl Sometimes {
             Sometimes::Zombie => "zombie",
             Sometimes::StubbornStop => "stubborn_stop",
             Sometimes::Heartbeat => "heartbeat",
+            Sometimes::LateTimer => "late_timer",
+            Sometimes::InputBeforeDueTimeout => "input_before_due_timeout",
+            Sometimes::LateDelivery => "late_delivery",
         }
     }
 
@@ -133,7 +146,7 @@ impl Sometimes {
 /// One counter per [`Sometimes`] event.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
-    counts: [u64; 26],
+    counts: [u64; Sometimes::ALL.len()],
 }
 
 impl Counters {

@@ -1,10 +1,14 @@
 //! Traces: the JSON Lines format of DESIGN.md ("Trace format"), and its FNV-1a hash.
 //!
-//! The format is a public contract. The first line is `{"ev":"config",...}`; every later line
-//! is `{"t":<virtual ns>,"ev":"<name>",...}` with ids as integers, sessions as `"name#id"` and
-//! classes by name. `t` is the instant the driver observed the event: after a clock jump, the
-//! deadlines that fell due during the jump are written at the instant the driver woke up (the
-//! kernel still processes them in deadline order).
+//! The format is a public contract, written down in `docs/design.md` ("Trace format"). The
+//! first line is `{"ev":"config",...}` with every behaviour-deciding field of the kernel's
+//! configuration; every later line is `{"t":<ns>,"ev":"<name>",...}` with ids as integers,
+//! sessions as `"name#id"` and classes by name. `t` of an event the kernel decided is its
+//! *kernel* instant ([`Kernel::poll_action_at`](baton_kernel::Kernel::poll_action_at)): after a
+//! clock jump or a late timer, a deadline-driven event carries its deadline, not the instant
+//! the driver observed it. Lines are in the order things happened — kernel events in the order
+//! the kernel decided them — so `t` may step back where a late driver's world events
+//! (`run_begin`, `run_end`) were written before the kernel caught up with a deadline.
 //!
 //! The hash is FNV-1a (64-bit) over every byte written, newlines included, so two runs agree on
 //! the hash exactly when their trace files are byte-identical. It is computed whether or not a
@@ -13,13 +17,93 @@
 //! Traces are read back, as typed events, with [`read`] (a whole file) and [`read_line`] (one
 //! line); errors name the line and the problem.
 
-use baton_kernel::{Config, Duration};
+use baton_kernel::{Config, Duration, Limits, RetryPolicy};
 use std::io::Write;
 
 pub use crate::trace_read::{
     EVENT_KINDS, SessionLabel, TraceClass, TraceConfig, TraceError, TraceEvent, TraceOutcome, read,
     read_line,
 };
+
+/// Every bound of [`Limits`], by the name the `config` line gives it, in the order written.
+pub const LIMIT_FIELDS: [&str; 11] = [
+    "sessions_max",
+    "tasks_max",
+    "queue_len_max",
+    "background_queue_len_max",
+    "message_len_max",
+    "error_len_max",
+    "children_max",
+    "groups_max",
+    "groups_per_session_max",
+    "name_len_max",
+    "page_len_max",
+];
+
+/// The bounds with their names, in [`LIMIT_FIELDS`] order.
+pub fn limit_fields(l: &Limits) -> [(&'static str, u32); 11] {
+    let Limits {
+        sessions_max,
+        tasks_max,
+        queue_len_max,
+        background_queue_len_max,
+        message_len_max,
+        error_len_max,
+        children_max,
+        groups_max,
+        groups_per_session_max,
+        name_len_max,
+        page_len_max,
+    } = *l;
+    let values = [
+        sessions_max,
+        tasks_max,
+        queue_len_max,
+        background_queue_len_max,
+        message_len_max,
+        error_len_max,
+        children_max,
+        groups_max,
+        groups_per_session_max,
+        name_len_max,
+        page_len_max,
+    ];
+    let mut out = [("", 0u32); 11];
+    for (i, v) in values.into_iter().enumerate() {
+        out[i] = (LIMIT_FIELDS[i], v);
+    }
+    out
+}
+
+/// The bounds named by [`LIMIT_FIELDS`], in that order, back into [`Limits`].
+pub fn limits_from(values: [u32; 11]) -> Limits {
+    let [
+        sessions_max,
+        tasks_max,
+        queue_len_max,
+        background_queue_len_max,
+        message_len_max,
+        error_len_max,
+        children_max,
+        groups_max,
+        groups_per_session_max,
+        name_len_max,
+        page_len_max,
+    ] = values;
+    Limits {
+        sessions_max,
+        tasks_max,
+        queue_len_max,
+        background_queue_len_max,
+        message_len_max,
+        error_len_max,
+        children_max,
+        groups_max,
+        groups_per_session_max,
+        name_len_max,
+        page_len_max,
+    }
+}
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
@@ -141,53 +225,88 @@ impl Trace {
         Ok(())
     }
 
-    /// Writes the first line: every class, the cleanup interval and the queue bounds.
+    /// Writes the first line: every field of the configuration that decides behaviour — every
+    /// class (with its retry policy, `null` for none), the cleanup interval, the disconnect
+    /// grace, the reconnect fence, the jitter seed and every bound — so that a checker written
+    /// without the code can judge the trace from the trace alone.
     pub fn config(&mut self, config: &Config) {
-        self.line.clear();
-        self.line.push_str("{\"ev\":\"config\",\"classes\":[");
-        let opt = |out: &mut String, key: &str, d: Option<Duration>| {
+        let line = &mut self.line;
+        line.clear();
+        line.push_str("{\"ev\":\"config\",\"seed\":");
+        push_u64(line, config.seed);
+        line.push_str(",\"classes\":[");
+        let field = |out: &mut String, key: &str, v: Option<u64>| {
             out.push_str(",\"");
             out.push_str(key);
             out.push_str("\":");
-            match d {
-                Some(d) => push_u64(out, d.as_nanos()),
+            match v {
+                Some(v) => push_u64(out, v),
                 None => out.push_str("null"),
             }
         };
+        let ns = |d: Option<Duration>| d.map(Duration::as_nanos);
         for (i, c) in config.classes.iter().enumerate() {
             if i > 0 {
-                self.line.push(',');
+                line.push(',');
             }
-            self.line.push_str("{\"name\":");
-            push_json_str(&mut self.line, &c.name);
-            self.line.push_str(",\"priority\":");
-            push_u64(&mut self.line, u64::from(c.priority));
-            self.line.push_str(",\"exclusive\":");
-            self.line
-                .push_str(if c.exclusive { "true" } else { "false" });
-            self.line.push_str(",\"limit\":");
-            match c.limit {
-                Some(l) => push_u64(&mut self.line, u64::from(l)),
-                None => self.line.push_str("null"),
+            line.push_str("{\"name\":");
+            push_json_str(line, &c.name);
+            line.push_str(",\"priority\":");
+            push_u64(line, u64::from(c.priority));
+            line.push_str(",\"exclusive\":");
+            line.push_str(if c.exclusive { "true" } else { "false" });
+            field(line, "limit", c.limit.map(u64::from));
+            field(line, "queue_timeout_ns", ns(c.queue_timeout));
+            field(line, "run_timeout_ns", ns(c.run_timeout));
+            field(line, "heartbeat_timeout_ns", ns(c.heartbeat_timeout));
+            field(line, "total_timeout_ns", ns(c.total_timeout));
+            field(line, "grace_ns", Some(c.grace.as_nanos()));
+            field(line, "retention_ns", Some(c.retention.as_nanos()));
+            line.push_str(",\"retry\":");
+            if c.retry == RetryPolicy::NONE {
+                line.push_str("null");
+            } else {
+                line.push_str("{\"max_attempts\":");
+                push_u64(line, u64::from(c.retry.max_attempts));
+                field(line, "base_ns", Some(c.retry.base.as_nanos()));
+                field(line, "cap_ns", Some(c.retry.cap.as_nanos()));
+                field(
+                    line,
+                    "jitter_permille",
+                    Some(u64::from(c.retry.jitter_permille)),
+                );
+                line.push('}');
             }
-            opt(&mut self.line, "queue_timeout_ns", c.queue_timeout);
-            opt(&mut self.line, "run_timeout_ns", c.run_timeout);
-            opt(&mut self.line, "heartbeat_timeout_ns", c.heartbeat_timeout);
-            opt(&mut self.line, "total_timeout_ns", c.total_timeout);
-            opt(&mut self.line, "grace_ns", Some(c.grace));
-            opt(&mut self.line, "retention_ns", Some(c.retention));
-            self.line.push('}');
+            line.push('}');
         }
-        self.line.push_str("],\"cleanup_interval_ns\":");
-        push_u64(&mut self.line, config.cleanup_interval.as_nanos());
-        self.line.push_str(",\"queue_len_max\":");
-        push_u64(&mut self.line, u64::from(config.limits.queue_len_max));
-        self.line.push_str(",\"background_queue_len_max\":");
-        push_u64(
-            &mut self.line,
-            u64::from(config.limits.background_queue_len_max),
+        line.push(']');
+        field(
+            line,
+            "cleanup_interval_ns",
+            Some(config.cleanup_interval.as_nanos()),
         );
-        self.line.push('}');
+        field(
+            line,
+            "disconnect_grace_ns",
+            Some(config.disconnect_grace.as_nanos()),
+        );
+        line.push_str(",\"fence_reconnect\":");
+        line.push_str(if config.fence_reconnect {
+            "true"
+        } else {
+            "false"
+        });
+        line.push_str(",\"limits\":{");
+        for (i, (key, v)) in limit_fields(&config.limits).into_iter().enumerate() {
+            if i > 0 {
+                line.push(',');
+            }
+            line.push('"');
+            line.push_str(key);
+            line.push_str("\":");
+            push_u64(line, u64::from(v));
+        }
+        line.push_str("}}");
         self.flush_line();
     }
 

@@ -11,8 +11,10 @@
 //! line can be written back with [`TraceEvent::to_line`], through the simulator's own writer.
 
 use crate::property::Property;
-use crate::trace::Trace;
-use baton_kernel::{CancelReason, ClassConfig, Config, Duration, RejectReason, TaskId};
+use crate::trace::{LIMIT_FIELDS, Trace, limits_from};
+use baton_kernel::{
+    CancelReason, ClassConfig, Config, Duration, Limits, RejectReason, RetryPolicy, TaskId,
+};
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -96,19 +98,26 @@ pub struct TraceClass {
     pub grace_ns: u64,
     /// How long terminal records are kept, in nanoseconds.
     pub retention_ns: u64,
+    /// The retry policy (`None`: written `null`, no retries, [`RetryPolicy::NONE`]).
+    pub retry: Option<RetryPolicy>,
 }
 
-/// The first line of a trace.
+/// The first line of a trace: every field of the kernel's configuration that decides
+/// behaviour, so [`TraceConfig::to_config`] rebuilds the configuration exactly.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TraceConfig {
+    /// Seed of the kernel's jitter generator.
+    pub seed: u64,
     /// Every class, by class id.
     pub classes: Vec<TraceClass>,
     /// The retention cleanup interval, nanoseconds.
     pub cleanup_interval_ns: u64,
-    /// Bound on tasks waiting per session or group.
-    pub queue_len_max: u32,
-    /// Bound on background tasks waiting.
-    pub background_queue_len_max: u32,
+    /// How long disconnect waits before removing a session's tasks, nanoseconds.
+    pub disconnect_grace_ns: u64,
+    /// Whether exclusivity survives reconnects.
+    pub fence_reconnect: bool,
+    /// Every bound.
+    pub limits: Limits,
 }
 
 /// How a task ended, as a `finish` line says it (the cancel reason of a cancelled or timed-out
@@ -162,10 +171,12 @@ pub enum TraceEvent {
         /// The session.
         session: SessionLabel,
     },
-    /// `shutdown {}`.
+    /// `shutdown {grace_ns}`.
     Shutdown {
         /// Instant.
         t: u64,
+        /// How long running tasks get before cleanup abandons them, nanoseconds.
+        grace_ns: u64,
     },
     /// `progress {task}`.
     Progress {
@@ -519,9 +530,47 @@ fn read_class(i: usize, v: Value) -> Result<TraceClass, String> {
         total_timeout_ns: f.opt_u64("total_timeout_ns")?,
         grace_ns: f.u64("grace_ns")?,
         retention_ns: f.u64("retention_ns")?,
+        // A policy equal to "no retries" is the one written `null`.
+        retry: match f.opt("retry")? {
+            None => None,
+            Some(v) => Some(read_retry(&what, v)?).filter(|r| *r != RetryPolicy::NONE),
+        },
     };
     f.done()?;
     Ok(class)
+}
+
+fn read_retry(class: &str, v: Value) -> Result<RetryPolicy, String> {
+    let what = format!("{class}: retry");
+    let mut f = Fields {
+        map: object(&what, v)?,
+        what: &what,
+    };
+    let retry = RetryPolicy {
+        max_attempts: f.u32("max_attempts")?,
+        base: Duration::from_nanos(f.u64("base_ns")?),
+        cap: Duration::from_nanos(f.u64("cap_ns")?),
+        jitter_permille: {
+            let v = f.u64("jitter_permille")?;
+            f.narrow("jitter_permille", v)?
+        },
+    };
+    f.done()?;
+    Ok(retry)
+}
+
+fn read_limits(v: Value) -> Result<Limits, String> {
+    let what = "config: limits";
+    let mut f = Fields {
+        map: object(what, v)?,
+        what,
+    };
+    let mut values = [0u32; 11];
+    for (slot, key) in values.iter_mut().zip(LIMIT_FIELDS) {
+        *slot = f.u32(key)?;
+    }
+    f.done()?;
+    Ok(limits_from(values))
 }
 
 fn read_config(mut f: Fields<'_>) -> Result<TraceEvent, String> {
@@ -539,10 +588,12 @@ fn read_config(mut f: Fields<'_>) -> Result<TraceEvent, String> {
         }
     };
     let config = TraceConfig {
+        seed: f.u64("seed")?,
         classes,
         cleanup_interval_ns: f.u64("cleanup_interval_ns")?,
-        queue_len_max: f.u32("queue_len_max")?,
-        background_queue_len_max: f.u32("background_queue_len_max")?,
+        disconnect_grace_ns: f.u64("disconnect_grace_ns")?,
+        fence_reconnect: f.bool("fence_reconnect")?,
+        limits: read_limits(f.take("limits")?)?,
     };
     f.done()?;
     Ok(TraceEvent::Config(config))
@@ -558,7 +609,10 @@ fn read_event(ev: &str, t: u64, f: &mut Fields<'_>) -> Result<TraceEvent, String
             t,
             session: f.session("session")?,
         },
-        "shutdown" => TraceEvent::Shutdown { t },
+        "shutdown" => TraceEvent::Shutdown {
+            t,
+            grace_ns: f.u64("grace_ns")?,
+        },
         "progress" => TraceEvent::Progress {
             t,
             task: f.task("task")?,
@@ -731,8 +785,7 @@ fn nanos(ns: Option<u64>) -> Option<Duration> {
 }
 
 impl TraceConfig {
-    /// The kernel configuration this line describes (fields the trace does not carry keep
-    /// their defaults).
+    /// The kernel configuration this line describes, exactly.
     pub fn to_config(&self) -> Config {
         let classes = self
             .classes
@@ -750,13 +803,16 @@ impl TraceConfig {
                 k.total_timeout = nanos(c.total_timeout_ns);
                 k.grace = Duration::from_nanos(c.grace_ns);
                 k.retention = Duration::from_nanos(c.retention_ns);
+                k.retry = c.retry.clone().unwrap_or(RetryPolicy::NONE);
                 k
             })
             .collect();
         let mut config = Config::new(classes);
+        config.seed = self.seed;
         config.cleanup_interval = Duration::from_nanos(self.cleanup_interval_ns);
-        config.limits.queue_len_max = self.queue_len_max;
-        config.limits.background_queue_len_max = self.background_queue_len_max;
+        config.disconnect_grace = Duration::from_nanos(self.disconnect_grace_ns);
+        config.fence_reconnect = self.fence_reconnect;
+        config.limits = self.limits.clone();
         config
     }
 }
@@ -790,7 +846,7 @@ impl TraceEvent {
             TraceEvent::Config(_) => None,
             TraceEvent::Connect { t, .. }
             | TraceEvent::Disconnect { t, .. }
-            | TraceEvent::Shutdown { t }
+            | TraceEvent::Shutdown { t, .. }
             | TraceEvent::Progress { t, .. }
             | TraceEvent::Submit { t, .. }
             | TraceEvent::Start { t, .. }
@@ -815,7 +871,9 @@ impl TraceEvent {
                 .begin(*t, self.kind())
                 .str("session", &session.to_string())
                 .end(),
-            TraceEvent::Shutdown { t } => trace.begin(*t, "shutdown").end(),
+            TraceEvent::Shutdown { t, grace_ns } => {
+                trace.begin(*t, "shutdown").num("grace_ns", *grace_ns).end()
+            }
             TraceEvent::Progress { t, task }
             | TraceEvent::RunBegin { t, task }
             | TraceEvent::RunEnd { t, task }
@@ -923,7 +981,10 @@ mod tests {
     fn trace_of(scenario: &str, seed: u64) -> String {
         let s = Scenario::builtin(scenario).unwrap().unwrap();
         let sink = Shared::default();
+        // Without the oracle: the run goes to its end whatever the oracle would say, and the
+        // trace is the same either way (the determinism check proves it).
         let options = SimOptions {
+            oracle: None,
             trace: Some(Box::new(sink.clone())),
             ..SimOptions::default()
         };

@@ -21,7 +21,12 @@ pub trait KernelUnderTest: Send {
     /// Applies one input at `now`.
     fn apply(&mut self, now: Instant, input: Input) -> Result<Applied, Error>;
     /// The next action, oldest first.
-    fn poll_action(&mut self) -> Option<Action>;
+    fn poll_action(&mut self) -> Option<Action> {
+        self.poll_action_at().map(|(_, action)| action)
+    }
+    /// The next action with the kernel instant it was decided at, oldest first
+    /// ([`Kernel::poll_action_at`]).
+    fn poll_action_at(&mut self) -> Option<(Instant, Action)>;
     /// The earliest pending deadline.
     fn poll_timeout(&self) -> Option<Instant>;
     /// The kernel that answers queries (for a mutant, the wrapped one).
@@ -64,6 +69,10 @@ impl KernelUnderTest for RealKernel {
 
     fn poll_action(&mut self) -> Option<Action> {
         self.kernel.poll_action()
+    }
+
+    fn poll_action_at(&mut self) -> Option<(Instant, Action)> {
+        self.kernel.poll_action_at()
     }
 
     fn poll_timeout(&self) -> Option<Instant> {

@@ -83,6 +83,24 @@ fn a_late_start_breaks_work_conservation() {
 }
 
 #[test]
+fn an_input_that_skips_due_deadlines_breaks_timing_independence() {
+    // Against a lazy driver (never calls handle_timeout) the mutant applies inputs before the
+    // deadlines they should first fire: different decisions at different instants.
+    assert_caught_by(
+        "steady-mix",
+        MutantKind::SkipCatchUp,
+        Property::TimingIndependence,
+    );
+}
+
+#[test]
+fn an_input_that_skips_due_deadlines_breaks_deadlines_under_a_late_driver() {
+    // The late driver hands the mutant inputs while deadlines are due: the input does not
+    // first do what handle_timeout(now) does.
+    assert_caught_by("late-driver", MutantKind::SkipCatchUp, Property::Deadlines);
+}
+
+#[test]
 fn a_lost_finish_report_breaks_liveness() {
     assert_caught_by("steady-mix", MutantKind::DropReport, Property::Liveness);
 }
@@ -109,6 +127,7 @@ fn the_real_kernel_passes_the_same_runs() {
         ("steady-mix", 2),
         ("stubborn-zombies", 2),
         ("bad-reports", 2),
+        ("late-driver", 2),
     ] {
         let s = Scenario::builtin(scenario).unwrap().unwrap();
         for seed in 0..seeds {
