@@ -2,8 +2,8 @@
 //! docs/mutants.md): each pins down one observable behaviour the other tests left free.
 
 use baton_kernel::{
-    Action, CLASSES_MAX, ClassConfig, ClassId, Config, ConfigError, Duration, Error, Exit, Instant,
-    Kernel, Outcome, Progress, RetryPolicy, Submit, Target, TaskState,
+    Action, CLASSES_MAX, ClassConfig, ClassId, Config, ConfigError, Duration, Error, Exit,
+    Histogram, Instant, Kernel, Outcome, Progress, RetryPolicy, Submit, Target, TaskState,
 };
 
 const IO: ClassId = ClassId(0);
@@ -181,4 +181,43 @@ fn reports_for_an_earlier_attempt_are_refused_as_stale() {
     k.finished_attempt(at(3), t, 2, Exit::Completed).unwrap();
     drain(&mut k);
     assert_eq!(k.task(t).unwrap().outcome, Some(Outcome::Completed));
+}
+
+/// metrics.rs `Histogram::record` and `quantile_upper_bound` (otherwise only exercised by a
+/// doctest, which the mutation run skips): power-of-two buckets and the bucket-top quantiles.
+#[test]
+fn histogram_buckets_and_quantile_bounds() {
+    let empty = Histogram::default();
+    assert_eq!(empty.count(), 0);
+    assert_eq!(empty.quantile_upper_bound(500), Duration::ZERO);
+    assert_eq!(empty.quantile_upper_bound(1000), Duration::ZERO);
+
+    let mut h = Histogram::default();
+    for ns in [0, 1, 1000, 3_000_000_000] {
+        h.record(Duration::from_nanos(ns));
+    }
+    assert_eq!(h.count(), 4);
+    assert_eq!(h.sum(), Duration::from_nanos(3_000_001_001));
+    let nonzero: Vec<(usize, u64)> = h
+        .buckets()
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|&(_, n)| n > 0)
+        .collect();
+    // 0 → bucket 0; 1 → [1, 2); 1000 → [512, 1024); 3 s → [2^31, 2^32).
+    assert_eq!(nonzero, vec![(0, 1), (1, 1), (10, 1), (32, 1)]);
+    assert_eq!(h.quantile_upper_bound(0), Duration::ZERO);
+    assert_eq!(h.quantile_upper_bound(250), Duration::ZERO);
+    assert_eq!(h.quantile_upper_bound(500), Duration::from_nanos(2));
+    assert_eq!(h.quantile_upper_bound(750), Duration::from_nanos(1024));
+    assert_eq!(h.quantile_upper_bound(1000), Duration::from_nanos(1 << 32));
+
+    let mut top = Histogram::default();
+    top.record(Duration::from_nanos(u64::MAX));
+    assert_eq!(top.buckets()[64], 1);
+    assert_eq!(
+        top.quantile_upper_bound(500),
+        Duration::from_nanos(u64::MAX)
+    );
 }
