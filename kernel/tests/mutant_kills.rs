@@ -2,8 +2,8 @@
 //! docs/mutants.md): each pins down one observable behaviour the other tests left free.
 
 use baton_kernel::{
-    Action, CLASSES_MAX, ClassConfig, ClassId, Config, ConfigError, Duration, Error, Exit,
-    Histogram, Instant, Kernel, Outcome, Progress, RetryPolicy, Submit, Target, TaskState,
+    Action, CLASSES_MAX, CancelReason, ClassConfig, ClassId, Config, ConfigError, Duration, Error,
+    Exit, Histogram, Instant, Kernel, Outcome, Progress, RetryPolicy, Submit, Target, TaskState,
 };
 
 const IO: ClassId = ClassId(0);
@@ -220,4 +220,54 @@ fn histogram_buckets_and_quantile_bounds() {
         top.quantile_upper_bound(500),
         Duration::from_nanos(u64::MAX)
     );
+}
+
+/// task.rs `CancelReason::name` (and `Outcome::name`): the trace spellings, as `explain` shows
+/// them.
+#[test]
+fn cancel_reasons_and_outcomes_have_their_trace_names() {
+    let reasons = [
+        (CancelReason::User, "user"),
+        (CancelReason::Timeout, "timeout"),
+        (CancelReason::Stalled, "stalled"),
+        (CancelReason::Disconnect, "disconnect"),
+        (CancelReason::Shutdown, "shutdown"),
+        (CancelReason::Parent, "parent"),
+    ];
+    for (r, name) in reasons {
+        assert_eq!(r.name(), name);
+    }
+    assert_eq!(Outcome::Completed.name(), "completed");
+    assert_eq!(Outcome::TimedOut(CancelReason::Stalled).name(), "timed_out");
+
+    let mut k = Kernel::new(Config::new(vec![
+        ClassConfig::exclusive("io", 5)
+            .without_timeouts()
+            .with_grace(Duration::from_secs(2)),
+    ]))
+    .unwrap();
+    let a = k.connect(at(0), "a").unwrap();
+    let t = k
+        .submit(at(0), Submit::new(IO, Target::Session(a)))
+        .unwrap();
+    drain(&mut k);
+    k.cancel(at(1), t).unwrap();
+    drain(&mut k);
+    assert_eq!(k.explain(t).unwrap().to_string(), "cancelling (user)");
+    k.handle_timeout(at(3)).unwrap();
+    drain(&mut k);
+    let text = k.explain(t).unwrap().to_string();
+    assert!(
+        text.starts_with("cancelling (user), stuck: abort requested at "),
+        "{text}"
+    );
+}
+
+/// time.rs `Duration::is_zero`.
+#[test]
+fn only_the_zero_duration_is_zero() {
+    assert!(Duration::ZERO.is_zero());
+    assert!(Duration::from_nanos(0).is_zero());
+    assert!(!Duration::from_nanos(1).is_zero());
+    assert!(!Duration::from_secs(3).is_zero());
 }
