@@ -25,8 +25,9 @@
 #   MUTANTS_SCOPE     `kernel` or `workspace`             (default kernel; same as --workspace)
 #
 # cargo-mutants copies the workspace to a scratch directory and builds there, so it never
-# touches this tree's sources or target/. Results: $MUTANTS_OUT/mutants.out/{caught,missed,
-# timeout,unviable}.txt and outcomes.json; summarise with docs/mutants.md in mind.
+# touches this tree's sources or build artifacts (`-- --copy-target true` copies target/ into
+# the scratch directory to speed up the first build). Reports: $MUTANTS_OUT/mutants.out/
+# ({caught,missed,timeout,unviable}.txt, outcomes.json). docs/mutants.md has the last results.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -40,7 +41,7 @@ while [[ $# -gt 0 ]]; do
         --shard) shard="$2"; shift 2 ;;
         --shard=*) shard="${1#--shard=}"; shift ;;
         --) shift; extra=("$@"); break ;;
-        -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -72,24 +73,23 @@ fi
 case "$scope" in
     kernel)
         # The kernel's own tests only. `--tests` (on the build and the test command) builds and
-        # runs the lib's unit tests and every kernel/tests/*.rs binary, and skips doctests and
-        # the example (extra compiles per mutant that test little the integration tests don't).
+        # runs the lib's unit tests and every kernel/tests/*.rs binary, and skips the doctests
+        # and the example: rustdoc would compile those again for every mutant.
         args+=(--cargo-arg=--tests)
-        test_args=()
         ;;
     workspace)
+        # Every test of every workspace crate, doctests included, for each mutant.
         args+=(--test-workspace true)
-        test_args=()
         ;;
     *) echo "MUTANTS_SCOPE must be kernel or workspace, not $scope" >&2; exit 2 ;;
 esac
 
 echo "cargo-mutants $(cargo mutants --version 2>/dev/null | awk '{print $2}'), scope $scope${shard:+, shard $shard}" >&2
-echo "+ nice -n $nice_level cargo ${args[*]} ${extra[*]:-} -- ${test_args[*]:-}" >&2
+echo "+ nice -n $nice_level cargo ${args[*]} ${extra[*]:-}" >&2
 mkdir -p "$out"
 start=$(date +%s)
 status=0
-nice -n "$nice_level" cargo "${args[@]}" "${extra[@]}" -- "${test_args[@]}" || status=$?
+nice -n "$nice_level" cargo "${args[@]}" "${extra[@]}" || status=$?
 end=$(date +%s)
 echo "wall time: $((end - start)) s (cargo-mutants exit status $status: 0 all caught, 2 some missed, 3 some timed out)" >&2
 exit "$status"
