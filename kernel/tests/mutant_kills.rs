@@ -271,3 +271,53 @@ fn only_the_zero_duration_is_zero() {
     assert!(!Duration::from_nanos(1).is_zero());
     assert!(!Duration::from_secs(3).is_zero());
 }
+
+/// kernel.rs `check_name`: a session or group name of exactly `name_len_max` bytes is accepted,
+/// one byte more is refused.
+#[test]
+fn names_of_exactly_the_maximum_length_are_accepted() {
+    let mut c = Config::new(vec![ClassConfig::exclusive("io", 5)]);
+    c.limits.name_len_max = 4;
+    let mut k = Kernel::new(c).unwrap();
+    let s = k.connect(at(0), "abcd").unwrap();
+    assert_eq!(k.session_id("abcd"), Some(s));
+    assert_eq!(
+        k.connect(at(0), "abcde"),
+        Err(Error::BadName("abcde".into()))
+    );
+    let g = k.join_group(at(0), "wxyz", s).unwrap();
+    assert_eq!(k.group_id("wxyz"), Some(g));
+    assert_eq!(
+        k.join_group(at(0), "vwxyz", s),
+        Err(Error::BadName("vwxyz".into()))
+    );
+}
+
+/// fence.rs `Fences::names_len`: `metrics().fenced_names` counts the names fenced by abandoned
+/// exclusive tasks, and drops back when the driver reports the task gone.
+#[test]
+fn metrics_count_fenced_names() {
+    let mut k = Kernel::new(Config::new(vec![
+        ClassConfig::exclusive("io", 5)
+            .without_timeouts()
+            .with_grace(Duration::from_secs(2)),
+    ]))
+    .unwrap();
+    let a = k.connect(at(0), "a").unwrap();
+    let t = k
+        .submit(at(0), Submit::new(IO, Target::Session(a)))
+        .unwrap();
+    drain(&mut k);
+    assert_eq!(k.metrics().fenced_names, 0);
+    k.disconnect(at(1), "a").unwrap();
+    drain(&mut k);
+    // The task never reports: it is aborted, the session is cleaned up, its name stays fenced.
+    k.handle_timeout(at(60)).unwrap();
+    drain(&mut k);
+    assert_eq!(k.fenced(), vec![("a".to_owned(), vec![t])]);
+    assert_eq!(k.metrics().fenced_names, 1);
+    k.finished(at(61), t, Exit::Dropped).unwrap();
+    drain(&mut k);
+    assert!(k.fenced().is_empty());
+    assert_eq!(k.metrics().fenced_names, 0);
+}
