@@ -321,3 +321,60 @@ fn metrics_count_fenced_names() {
     assert!(k.fenced().is_empty());
     assert_eq!(k.metrics().fenced_names, 0);
 }
+
+/// kernel.rs `check_attempt`: only an active task's attempt is checked. A late report for a task
+/// that is backing off or has ended is `NotRunning`, whatever attempt it names.
+#[test]
+fn reports_for_tasks_that_are_not_running_are_not_running_whatever_the_attempt() {
+    let retry = RetryPolicy {
+        max_attempts: 2,
+        base: Duration::from_secs(1),
+        cap: Duration::from_secs(1),
+        jitter_permille: 0,
+    };
+    let mut k = Kernel::new(Config::new(vec![
+        ClassConfig::exclusive("io", 5)
+            .without_timeouts()
+            .with_retry(retry),
+    ]))
+    .unwrap();
+    let a = k.connect(at(0), "a").unwrap();
+    let t = k
+        .submit(at(0), Submit::new(IO, Target::Session(a)))
+        .unwrap();
+    drain(&mut k);
+    let failed = Exit::Failed {
+        error: "flaky".into(),
+        retryable: true,
+    };
+    k.finished_attempt(at(1), t, 1, failed.clone()).unwrap();
+    drain(&mut k);
+    let backoff = Error::NotRunning {
+        task: t,
+        state: TaskState::Backoff,
+    };
+    for attempt in [1, 2, 3] {
+        assert_eq!(
+            k.finished_attempt(at(1), t, attempt, failed.clone()),
+            Err(backoff.clone())
+        );
+        assert_eq!(
+            k.progress_attempt(at(1), t, attempt, Progress::default()),
+            Err(backoff.clone())
+        );
+    }
+    k.handle_timeout(at(2)).unwrap();
+    drain(&mut k);
+    k.finished_attempt(at(3), t, 2, Exit::Completed).unwrap();
+    drain(&mut k);
+    let ended = Error::NotRunning {
+        task: t,
+        state: TaskState::Completed,
+    };
+    for attempt in [1, 2, 3] {
+        assert_eq!(
+            k.finished_attempt(at(3), t, attempt, Exit::Completed),
+            Err(ended.clone())
+        );
+    }
+}
