@@ -1,0 +1,380 @@
+//! Tests added for mutants that `scripts/mutants.sh` found surviving the rest of the suite (see
+//! docs/mutants.md): each pins down one observable behaviour the other tests left free.
+
+use baton_kernel::{
+    Action, CLASSES_MAX, CancelReason, ClassConfig, ClassId, Config, ConfigError, Duration, Error,
+    Exit, Histogram, Instant, Kernel, Outcome, Progress, RetryPolicy, Submit, Target, TaskState,
+};
+
+const IO: ClassId = ClassId(0);
+
+fn at(secs: u64) -> Instant {
+    Instant::from_nanos(secs * 1_000_000_000)
+}
+
+fn drain(k: &mut Kernel) {
+    while k.poll_action().is_some() {}
+    k.check_invariants().expect("invariants hold");
+}
+
+/// A snapshot of `k` as a JSON value, for doctoring.
+fn snapshot(k: &Kernel) -> serde_json::Value {
+    serde_json::to_value(k).unwrap()
+}
+
+/// Deserializes a (doctored) snapshot, returning the error text if it is refused.
+fn restore(v: &serde_json::Value) -> Result<Kernel, String> {
+    serde_json::from_value::<Kernel>(v.clone()).map_err(|e| e.to_string())
+}
+
+/// config.rs `Config::validate`: exactly `CLASSES_MAX` classes is allowed, one more is not.
+#[test]
+fn exactly_classes_max_classes_is_a_valid_config() {
+    let classes = |n: usize| -> Vec<ClassConfig> {
+        (0..n)
+            .map(|i| ClassConfig::exclusive(&format!("c{i}"), 1))
+            .collect()
+    };
+    let k = Kernel::new(Config::new(classes(CLASSES_MAX))).unwrap();
+    assert_eq!(
+        k.class_id(&format!("c{}", CLASSES_MAX - 1)),
+        Some(ClassId(63))
+    );
+    assert!(matches!(
+        Kernel::new(Config::new(classes(CLASSES_MAX + 1))),
+        Err(ConfigError::TooManyClasses { count: 65, max: 64 })
+    ));
+}
+
+/// deadline.rs `Timers::iter`: a snapshot with a timer nothing armed is refused, and the error
+/// shows the timer set so the stray entry can be found.
+#[test]
+fn a_snapshot_with_a_stray_timer_is_refused_and_the_error_shows_it() {
+    let mut k = Kernel::new(Config::new(vec![
+        ClassConfig::exclusive("io", 5).with_run_timeout(Duration::from_secs(5)),
+    ]))
+    .unwrap();
+    let a = k.connect(at(0), "a").unwrap();
+    k.submit(at(0), Submit::new(IO, Target::Session(a)))
+        .unwrap();
+    drain(&mut k);
+    let mut v = snapshot(&k);
+    assert!(restore(&v).is_ok());
+    v["timers"]["set"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!([7_000_000_000u64, "ShutdownCleanup"]));
+    let err = restore(&v).unwrap_err();
+    assert!(err.contains("timer set has 2 entries, expected 1"), "{err}");
+    assert!(err.contains("ShutdownCleanup"), "{err}");
+}
+
+/// A kernel with session `a` running one exclusive task (run timeout 5 s), in group `g`.
+fn one_running() -> Kernel {
+    let mut k = Kernel::new(Config::new(vec![
+        ClassConfig::exclusive("io", 5).with_run_timeout(Duration::from_secs(5)),
+    ]))
+    .unwrap();
+    let a = k.connect(at(0), "a").unwrap();
+    k.join_group(at(0), "g", a).unwrap();
+    k.submit(at(0), Submit::new(IO, Target::Session(a)))
+        .unwrap();
+    drain(&mut k);
+    k
+}
+
+/// invariants.rs `check_shape`: a snapshot whose configuration is invalid, or whose task claims
+/// attempt 0, is refused.
+#[test]
+fn a_snapshot_with_an_invalid_config_or_attempt_zero_is_refused() {
+    let k = one_running();
+    let v = snapshot(&k);
+    assert_eq!(restore(&v).unwrap(), k);
+
+    let mut bad = v.clone();
+    bad["config"]["limits"]["page_len_max"] = 0.into();
+    let err = restore(&bad).unwrap_err();
+    assert!(err.contains("config"), "{err}");
+
+    let mut bad = v.clone();
+    bad["tasks"][0]["attempt"] = 0.into();
+    let err = restore(&bad).unwrap_err();
+    assert!(err.contains("attempt 0"), "{err}");
+}
+
+/// invariants.rs `check_sessions`: a snapshot whose session forgets the task holding it, or
+/// whose name index points at another name, is refused.
+#[test]
+fn a_snapshot_with_a_wrong_session_holder_or_name_is_refused() {
+    let k = one_running();
+    let v = snapshot(&k);
+
+    let mut bad = v.clone();
+    assert_eq!(bad["sessions"][0]["holder"], 1);
+    bad["sessions"][0]["holder"] = serde_json::Value::Null;
+    let err = restore(&bad).unwrap_err();
+    assert!(err.contains("holder"), "{err}");
+
+    let mut bad = v.clone();
+    bad["session_names"] = serde_json::json!({ "b": 1 });
+    let err = restore(&bad).unwrap_err();
+    assert!(err.contains("name b maps to"), "{err}");
+}
+
+/// kernel.rs `check_attempt`: once a task has been retried, reports for its first attempt are
+/// refused as stale and change nothing; reports for the running attempt are accepted.
+#[test]
+fn reports_for_an_earlier_attempt_are_refused_as_stale() {
+    let retry = RetryPolicy {
+        max_attempts: 2,
+        base: Duration::from_secs(1),
+        cap: Duration::from_secs(1),
+        jitter_permille: 0,
+    };
+    let mut k = Kernel::new(Config::new(vec![
+        ClassConfig::exclusive("io", 5)
+            .without_timeouts()
+            .with_retry(retry),
+    ]))
+    .unwrap();
+    let a = k.connect(at(0), "a").unwrap();
+    let t = k
+        .submit(at(0), Submit::new(IO, Target::Session(a)))
+        .unwrap();
+    drain(&mut k);
+    let failed = Exit::Failed {
+        error: "flaky".into(),
+        retryable: true,
+    };
+    // The running attempt's reports are accepted.
+    k.progress_attempt(at(1), t, 1, Progress::default())
+        .unwrap();
+    k.finished_attempt(at(1), t, 1, failed.clone()).unwrap();
+    drain(&mut k);
+    assert_eq!(k.task(t).unwrap().state, TaskState::Backoff);
+    k.handle_timeout(at(2)).unwrap();
+    let started: Vec<Action> = std::iter::from_fn(|| k.poll_action()).collect();
+    assert!(
+        started.contains(&Action::Start {
+            task: t,
+            class: IO,
+            session: Some(a),
+            attempt: 2
+        }),
+        "{started:?}"
+    );
+    // Inputs catch the clock up first; compare states at the same instant.
+    k.handle_timeout(at(3)).unwrap();
+    let before = serde_json::to_string(&k).unwrap();
+    let stale = Error::StaleReport {
+        task: t,
+        attempt: 1,
+        current: 2,
+    };
+    assert_eq!(
+        k.progress_attempt(at(3), t, 1, Progress::default()),
+        Err(stale.clone())
+    );
+    assert_eq!(k.finished_attempt(at(3), t, 1, failed), Err(stale));
+    assert_eq!(serde_json::to_string(&k).unwrap(), before);
+    assert_eq!(k.task(t).unwrap().state, TaskState::Running);
+    k.finished_attempt(at(3), t, 2, Exit::Completed).unwrap();
+    drain(&mut k);
+    assert_eq!(k.task(t).unwrap().outcome, Some(Outcome::Completed));
+}
+
+/// metrics.rs `Histogram::record` and `quantile_upper_bound` (otherwise only exercised by a
+/// doctest, which the mutation run skips): power-of-two buckets and the bucket-top quantiles.
+#[test]
+fn histogram_buckets_and_quantile_bounds() {
+    let empty = Histogram::default();
+    assert_eq!(empty.count(), 0);
+    assert_eq!(empty.quantile_upper_bound(500), Duration::ZERO);
+    assert_eq!(empty.quantile_upper_bound(1000), Duration::ZERO);
+
+    let mut h = Histogram::default();
+    for ns in [0, 1, 1000, 3_000_000_000] {
+        h.record(Duration::from_nanos(ns));
+    }
+    assert_eq!(h.count(), 4);
+    assert_eq!(h.sum(), Duration::from_nanos(3_000_001_001));
+    let nonzero: Vec<(usize, u64)> = h
+        .buckets()
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|&(_, n)| n > 0)
+        .collect();
+    // 0 → bucket 0; 1 → [1, 2); 1000 → [512, 1024); 3 s → [2^31, 2^32).
+    assert_eq!(nonzero, vec![(0, 1), (1, 1), (10, 1), (32, 1)]);
+    assert_eq!(h.quantile_upper_bound(0), Duration::ZERO);
+    assert_eq!(h.quantile_upper_bound(250), Duration::ZERO);
+    assert_eq!(h.quantile_upper_bound(500), Duration::from_nanos(2));
+    assert_eq!(h.quantile_upper_bound(750), Duration::from_nanos(1024));
+    assert_eq!(h.quantile_upper_bound(1000), Duration::from_nanos(1 << 32));
+
+    let mut top = Histogram::default();
+    top.record(Duration::from_nanos(u64::MAX));
+    assert_eq!(top.buckets()[64], 1);
+    assert_eq!(
+        top.quantile_upper_bound(500),
+        Duration::from_nanos(u64::MAX)
+    );
+}
+
+/// task.rs `CancelReason::name` (and `Outcome::name`): the trace spellings, as `explain` shows
+/// them.
+#[test]
+fn cancel_reasons_and_outcomes_have_their_trace_names() {
+    let reasons = [
+        (CancelReason::User, "user"),
+        (CancelReason::Timeout, "timeout"),
+        (CancelReason::Stalled, "stalled"),
+        (CancelReason::Disconnect, "disconnect"),
+        (CancelReason::Shutdown, "shutdown"),
+        (CancelReason::Parent, "parent"),
+    ];
+    for (r, name) in reasons {
+        assert_eq!(r.name(), name);
+    }
+    assert_eq!(Outcome::Completed.name(), "completed");
+    assert_eq!(Outcome::TimedOut(CancelReason::Stalled).name(), "timed_out");
+
+    let mut k = Kernel::new(Config::new(vec![
+        ClassConfig::exclusive("io", 5)
+            .without_timeouts()
+            .with_grace(Duration::from_secs(2)),
+    ]))
+    .unwrap();
+    let a = k.connect(at(0), "a").unwrap();
+    let t = k
+        .submit(at(0), Submit::new(IO, Target::Session(a)))
+        .unwrap();
+    drain(&mut k);
+    k.cancel(at(1), t).unwrap();
+    drain(&mut k);
+    assert_eq!(k.explain(t).unwrap().to_string(), "cancelling (user)");
+    k.handle_timeout(at(3)).unwrap();
+    drain(&mut k);
+    let text = k.explain(t).unwrap().to_string();
+    assert!(
+        text.starts_with("cancelling (user), stuck: abort requested at "),
+        "{text}"
+    );
+}
+
+/// time.rs `Duration::is_zero`.
+#[test]
+fn only_the_zero_duration_is_zero() {
+    assert!(Duration::ZERO.is_zero());
+    assert!(Duration::from_nanos(0).is_zero());
+    assert!(!Duration::from_nanos(1).is_zero());
+    assert!(!Duration::from_secs(3).is_zero());
+}
+
+/// kernel.rs `check_name`: a session or group name of exactly `name_len_max` bytes is accepted,
+/// one byte more is refused.
+#[test]
+fn names_of_exactly_the_maximum_length_are_accepted() {
+    let mut c = Config::new(vec![ClassConfig::exclusive("io", 5)]);
+    c.limits.name_len_max = 4;
+    let mut k = Kernel::new(c).unwrap();
+    let s = k.connect(at(0), "abcd").unwrap();
+    assert_eq!(k.session_id("abcd"), Some(s));
+    assert_eq!(
+        k.connect(at(0), "abcde"),
+        Err(Error::BadName("abcde".into()))
+    );
+    let g = k.join_group(at(0), "wxyz", s).unwrap();
+    assert_eq!(k.group_id("wxyz"), Some(g));
+    assert_eq!(
+        k.join_group(at(0), "vwxyz", s),
+        Err(Error::BadName("vwxyz".into()))
+    );
+}
+
+/// fence.rs `Fences::names_len`: `metrics().fenced_names` counts the names fenced by abandoned
+/// exclusive tasks, and drops back when the driver reports the task gone.
+#[test]
+fn metrics_count_fenced_names() {
+    let mut k = Kernel::new(Config::new(vec![
+        ClassConfig::exclusive("io", 5)
+            .without_timeouts()
+            .with_grace(Duration::from_secs(2)),
+    ]))
+    .unwrap();
+    let a = k.connect(at(0), "a").unwrap();
+    let t = k
+        .submit(at(0), Submit::new(IO, Target::Session(a)))
+        .unwrap();
+    drain(&mut k);
+    assert_eq!(k.metrics().fenced_names, 0);
+    k.disconnect(at(1), "a").unwrap();
+    drain(&mut k);
+    // The task never reports: it is aborted, the session is cleaned up, its name stays fenced.
+    k.handle_timeout(at(60)).unwrap();
+    drain(&mut k);
+    assert_eq!(k.fenced(), vec![("a".to_owned(), vec![t])]);
+    assert_eq!(k.metrics().fenced_names, 1);
+    k.finished(at(61), t, Exit::Dropped).unwrap();
+    drain(&mut k);
+    assert!(k.fenced().is_empty());
+    assert_eq!(k.metrics().fenced_names, 0);
+}
+
+/// kernel.rs `check_attempt`: only an active task's attempt is checked. A late report for a task
+/// that is backing off or has ended is `NotRunning`, whatever attempt it names.
+#[test]
+fn reports_for_tasks_that_are_not_running_are_not_running_whatever_the_attempt() {
+    let retry = RetryPolicy {
+        max_attempts: 2,
+        base: Duration::from_secs(1),
+        cap: Duration::from_secs(1),
+        jitter_permille: 0,
+    };
+    let mut k = Kernel::new(Config::new(vec![
+        ClassConfig::exclusive("io", 5)
+            .without_timeouts()
+            .with_retry(retry),
+    ]))
+    .unwrap();
+    let a = k.connect(at(0), "a").unwrap();
+    let t = k
+        .submit(at(0), Submit::new(IO, Target::Session(a)))
+        .unwrap();
+    drain(&mut k);
+    let failed = Exit::Failed {
+        error: "flaky".into(),
+        retryable: true,
+    };
+    k.finished_attempt(at(1), t, 1, failed.clone()).unwrap();
+    drain(&mut k);
+    let backoff = Error::NotRunning {
+        task: t,
+        state: TaskState::Backoff,
+    };
+    for attempt in [1, 2, 3] {
+        assert_eq!(
+            k.finished_attempt(at(1), t, attempt, failed.clone()),
+            Err(backoff.clone())
+        );
+        assert_eq!(
+            k.progress_attempt(at(1), t, attempt, Progress::default()),
+            Err(backoff.clone())
+        );
+    }
+    k.handle_timeout(at(2)).unwrap();
+    drain(&mut k);
+    k.finished_attempt(at(3), t, 2, Exit::Completed).unwrap();
+    drain(&mut k);
+    let ended = Error::NotRunning {
+        task: t,
+        state: TaskState::Completed,
+    };
+    for attempt in [1, 2, 3] {
+        assert_eq!(
+            k.finished_attempt(at(3), t, attempt, Exit::Completed),
+            Err(ended.clone())
+        );
+    }
+}
