@@ -189,7 +189,23 @@ pub struct Kernel {
     /// Closing sessions to re-check within the current input (empty between inputs).
     #[serde(skip)]
     pub(crate) closing_checks: Vec<SessionId>,
+    /// How many of the queued actions, from the front, deadlines decided (not state).
+    #[serde(skip)]
+    pub(crate) caught_up: CaughtUp,
 }
+
+/// The length of the queue's prefix that caught-up deadlines decided. Bookkeeping for drivers
+/// that log, not state: never serialized, and equal in every kernel.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct CaughtUp(usize);
+
+impl PartialEq for CaughtUp {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for CaughtUp {}
 
 impl Serialize for Kernel {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -243,6 +259,7 @@ impl Kernel {
             fences: crate::fence::Fences::default(),
             pending_cancels: VecDeque::new(),
             closing_checks: Vec::new(),
+            caught_up: CaughtUp::default(),
         })
     }
 
@@ -796,13 +813,14 @@ impl Kernel {
         // Between inputs the kernel is settled; only fired deadlines can leave work to do.
         if fired {
             self.settle();
+            self.caught_up = CaughtUp(self.actions.len());
         }
         Ok(())
     }
 
     /// The next action for the driver, oldest first. O(1).
     pub fn poll_action(&mut self) -> Option<Action> {
-        self.actions.pop_front().map(|(_, action)| action)
+        self.poll_action_at().map(|(_, action)| action)
     }
 
     /// The next action with the kernel instant it was decided at, oldest first. O(1).
@@ -827,7 +845,32 @@ impl Kernel {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn poll_action_at(&mut self) -> Option<(Instant, Action)> {
+        self.caught_up.0 = self.caught_up.0.saturating_sub(1);
         self.actions.pop_front()
+    }
+
+    /// How many of the pending actions, from the front, were decided by deadlines that an input
+    /// (or `handle_timeout`) caught up with before applying itself — for a driver that logs
+    /// events in the kernel's order and drains after every input: those come before the input's
+    /// own. O(1).
+    ///
+    /// ```
+    /// use baton_kernel::{ClassConfig, Config, Duration, Instant, Kernel, Submit, Target};
+    /// let config = Config::new(vec![ClassConfig::exclusive("io", 1).with_queue_timeout(Duration::from_secs(1))]);
+    /// let mut kernel = Kernel::new(config)?;
+    /// let io = kernel.class_id("io").unwrap();
+    /// let s = kernel.connect(Instant::ZERO, "alice")?;
+    /// let _a = kernel.submit(Instant::ZERO, Submit::new(io, Target::Session(s)))?;
+    /// let _b = kernel.submit(Instant::ZERO, Submit::new(io, Target::Session(s)))?;
+    /// while kernel.poll_action().is_some() {}
+    /// // A submit 5 s later first rejects b (its queue deadline passed), then queues itself.
+    /// kernel.submit(Instant::from_nanos(5_000_000_000), Submit::new(io, Target::Session(s)))?;
+    /// assert_eq!(kernel.caught_up_actions(), 1);
+    /// assert_eq!(kernel.pending_actions(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn caught_up_actions(&self) -> usize {
+        self.caught_up.0.min(self.actions.len())
     }
 
     /// Queues an action stamped with the current kernel instant.

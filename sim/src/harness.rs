@@ -12,7 +12,7 @@
 //! have had exactly one terminal notice.
 
 use crate::mutant::{Mutant, MutantKind};
-use crate::oracle::{Before, Oracle, OracleConfig};
+use crate::oracle::{Oracle, OracleConfig};
 use crate::property::{Property, Violation};
 use crate::record::{Recorded, Recording};
 use crate::rng::SimRng;
@@ -544,25 +544,19 @@ impl Sim {
         let summary = Summary::of(&input);
         // Time keeps itself: an input arriving while deadlines at or before it are due first
         // fires them. Their actions are written to the trace before the input's own line, so
-        // the trace keeps the kernel's order; a copy that does `handle_timeout(t)` says how
-        // many they are (the oracle's, when there is one: it makes that copy anyway).
+        // the trace keeps the kernel's order; the kernel says how many they are
+        // (`caught_up_actions`).
         let catch_up = if !matches!(input, Input::Timeout)
             && t >= self.kernel.kernel().now()
             && self.kernel.poll_timeout().is_some_and(|d| d <= t)
         {
             self.counters.hit(Sometimes::InputBeforeDueTimeout);
-            match before.as_ref().and_then(Before::catch_up_len) {
-                Some(n) => n,
-                None => {
-                    let mut copy = self.kernel.box_clone();
-                    let _ = copy.apply(t, Input::Timeout);
-                    std::iter::from_fn(|| copy.poll_action()).count()
-                }
-            }
+            usize::MAX // the kernel says how many after the input (`caught_up_actions`)
         } else {
             0
         };
         let result = self.kernel.apply(t, input);
+        let catch_up = catch_up.min(self.kernel.kernel().caught_up_actions());
         self.inputs += 1;
         self.actions.clear();
         self.action_at.clear();

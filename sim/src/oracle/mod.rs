@@ -112,14 +112,6 @@ pub struct Before {
     snapshot: Option<Box<dyn KernelUnderTest>>,
 }
 
-impl Before {
-    /// How many actions the kernel's catch-up gave, if the oracle copied the kernel to find
-    /// out (the predictive oracle does not: the harness counts on its own copy).
-    pub fn catch_up_len(&self) -> Option<usize> {
-        None
-    }
-}
-
 /// Where violations go (a field of its own, so checks can borrow the model meanwhile).
 struct Sink {
     properties: PropertySet,
