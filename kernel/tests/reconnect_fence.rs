@@ -172,6 +172,21 @@ fn two_classes() -> Config {
     c.disconnect_grace = Duration::from_secs(1);
     c
 }
+/// A kernel whose session "a" was disconnected while its exclusive task `t` ran, and whose
+/// cleanup (1 s) has abandoned `t` without a report: "a" is fenced by `t`.
+fn abandoned_on_a(config: Config) -> (Kernel, TaskId) {
+    let mut k = Kernel::new(config).unwrap();
+    let a = k.connect(at(0), "a").unwrap();
+    let t = k
+        .submit(at(0), Submit::new(IO, Target::Session(a)))
+        .unwrap();
+    drain(&mut k);
+    k.disconnect(at(0), "a").unwrap();
+    k.handle_timeout(at(1)).unwrap();
+    drain(&mut k);
+    (k, t)
+}
+
 const IO: ClassId = ClassId(0);
 const BG: ClassId = ClassId(1);
 
@@ -205,15 +220,7 @@ fn cleanup_sooner_than_the_class_grace_aborts_before_abandoning() {
 
 #[test]
 fn a_fenced_member_takes_no_group_task_until_the_report() {
-    let mut k = Kernel::new(two_classes()).unwrap();
-    let a = k.connect(at(0), "a").unwrap();
-    let t = k
-        .submit(at(0), Submit::new(IO, Target::Session(a)))
-        .unwrap();
-    drain(&mut k);
-    k.disconnect(at(0), "a").unwrap();
-    k.handle_timeout(at(1)).unwrap();
-    drain(&mut k);
+    let (mut k, t) = abandoned_on_a(two_classes());
     let again = k.connect(at(2), "a").unwrap();
     let g = k.join_group(at(2), "pool", again).unwrap();
     let gt = k.submit(at(2), Submit::new(IO, Target::Group(g))).unwrap();
@@ -231,15 +238,7 @@ fn a_fenced_member_takes_no_group_task_until_the_report() {
 
 #[test]
 fn a_stale_report_for_an_abandoned_task_is_refused() {
-    let mut k = Kernel::new(two_classes()).unwrap();
-    let a = k.connect(at(0), "a").unwrap();
-    let t = k
-        .submit(at(0), Submit::new(IO, Target::Session(a)))
-        .unwrap();
-    drain(&mut k);
-    k.disconnect(at(0), "a").unwrap();
-    k.handle_timeout(at(1)).unwrap();
-    drain(&mut k);
+    let (mut k, t) = abandoned_on_a(two_classes());
     let before = k.clone();
     assert_eq!(
         k.finished_attempt(at(1), t, 2, Exit::Completed),
@@ -258,15 +257,7 @@ fn a_stale_report_for_an_abandoned_task_is_refused() {
 fn abandoned_unreported_tasks_count_toward_the_registry_bound() {
     let mut c = two_classes();
     c.limits.tasks_max = 2;
-    let mut k = Kernel::new(c).unwrap();
-    let a = k.connect(at(0), "a").unwrap();
-    let t = k
-        .submit(at(0), Submit::new(IO, Target::Session(a)))
-        .unwrap();
-    drain(&mut k);
-    k.disconnect(at(0), "a").unwrap();
-    k.handle_timeout(at(1)).unwrap();
-    drain(&mut k);
+    let (mut k, t) = abandoned_on_a(c);
     assert_eq!(k.registry_len(), 0);
     let _one = k.submit(at(1), Submit::new(BG, Target::None)).unwrap();
     assert_eq!(
