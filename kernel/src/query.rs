@@ -408,9 +408,11 @@ impl Kernel {
             .collect()
     }
 
-    /// Why a task is where it is: for a queued task every blocker (session held by N, class at
-    /// its limit k/k, no free group member, m better tasks ahead in its queue); otherwise its
-    /// state's story. O(log n + m).
+    /// Why a task is where it is: for a queued task every blocker (session held by N, fenced by
+    /// N, class at its limit k/k, no free group member, m better tasks competing for its session
+    /// or group and, for a limited class, for the class slot); otherwise its state's story.
+    /// O(log n + m) for an unlimited class; a limited class also visits the class's lane on every
+    /// session and group, O(sessions + groups).
     pub fn explain(&self, id: TaskId) -> Option<Explanation> {
         let t = self.tasks.get(&id)?;
         Some(match t.state {
