@@ -10,18 +10,19 @@
 //!
 //! "Free" also means not closing and, with `fence_reconnect`, not fenced by an unreported
 //! exclusive task of an earlier generation of the session's name ("Exclusivity survives
-//! reconnects"). The code below is that paragraph: it looks at every queued task of every class
-//! with a free slot, in rank order, and keeps the best ready one. It shares no index with the
-//! kernel.
+//! reconnects"). The code below is that paragraph: in every class with a free slot it looks at
+//! the best queued task of every target (session, group or none) and keeps the best ready one.
+//! Looking only at each target's first task is exact, not a shortcut: whether a queued task is
+//! ready depends on its class and its target and nothing else, so the tasks behind it in the
+//! same class and target are ready exactly when it is, and rank below it. It shares no index
+//! with the kernel.
 
-use crate::oracle::model::{MTask, Model};
-use baton_kernel::{SessionId, Target, TaskId, TaskState};
+use crate::oracle::model::Model;
+use baton_kernel::{ClassId, SessionId, Target, TaskId};
 
 /// Why a queued task is not ready (for violation messages).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NotReady {
-    /// Not queued at all.
-    NotQueued(TaskState),
     /// Its class is at its limit.
     ClassAtLimit(u64),
     /// Its session is held by this task.
@@ -48,16 +49,18 @@ pub(crate) fn group_choice(model: &Model, group: baton_kernel::GroupId) -> Optio
         .map(|(_, id)| id)
 }
 
-/// Whether `task` is ready, and where it would run.
-pub(crate) fn readiness(model: &Model, task: &MTask) -> Result<Placement, NotReady> {
-    if task.state != TaskState::Queued {
-        return Err(NotReady::NotQueued(task.state));
+/// Whether a queued task of `class` on `target` is ready, and where it would run. Nothing else
+/// about the task matters.
+pub(crate) fn readiness(
+    model: &Model,
+    class: ClassId,
+    target: Target,
+) -> Result<Placement, NotReady> {
+    if !model.slot_free(class) {
+        return Err(NotReady::ClassAtLimit(model.active[class.index()]));
     }
-    if !model.slot_free(task.class) {
-        return Err(NotReady::ClassAtLimit(model.active[task.class.index()]));
-    }
-    let exclusive = model.class(task.class).exclusive;
-    match (exclusive, task.target) {
+    let exclusive = model.class(class).exclusive;
+    match (exclusive, target) {
         (false, Target::Session(s)) => Ok(Some(s)),
         (false, _) => Ok(None),
         (true, Target::Session(s)) => match model.sessions.get(&s) {
@@ -78,21 +81,20 @@ pub(crate) fn readiness(model: &Model, task: &MTask) -> Result<Placement, NotRea
 /// The best ready task and where it runs, if any task is ready.
 pub(crate) fn best_ready(model: &Model) -> Option<(TaskId, Placement)> {
     let mut best: Option<((u8, u64), TaskId, Placement)> = None;
-    for (class, queued) in model.queued.iter().enumerate() {
-        if !model.slot_free(baton_kernel::ClassId(class as u16)) {
+    for (class, lanes) in model.queued.iter().enumerate() {
+        let class = ClassId(class as u16);
+        if !model.slot_free(class) {
             continue;
         }
-        // Rank order within the class: the first ready task is the class's best.
-        for &(urgency, seq, id) in queued {
+        for (&target, lane) in lanes {
+            let Some(&(urgency, seq, id)) = lane.first() else {
+                continue;
+            };
             if best.is_some_and(|(rank, _, _)| rank < (urgency, seq)) {
-                break;
+                continue;
             }
-            let Some(task) = model.task(id) else { continue };
-            if let Ok(place) = readiness(model, task) {
-                if best.is_none_or(|(rank, _, _)| (urgency, seq) < rank) {
-                    best = Some(((urgency, seq), id, place));
-                }
-                break;
+            if let Ok(place) = readiness(model, class, target) {
+                best = Some(((urgency, seq), id, place));
             }
         }
     }

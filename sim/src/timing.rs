@@ -112,7 +112,7 @@ impl TimingCheck {
                 now.as_nanos()
             ));
         }
-        self.compare(&format!("{input:?} at t={}", now.as_nanos()))
+        self.compare(|| format!("{input:?} at t={}", now.as_nanos()))
     }
 
     /// End of the run at `now`: the lazy kernel catches up with one `handle_timeout(now)`, and
@@ -127,10 +127,11 @@ impl TimingCheck {
         while let Some(a) = self.lazy.poll_action_at() {
             self.lazy_actions.push(a);
         }
-        self.compare(&format!("handle_timeout({}) at the end", now.as_nanos()))
+        self.compare(|| format!("handle_timeout({}) at the end", now.as_nanos()))
     }
 
-    fn compare(&mut self, after: &str) -> Option<String> {
+    /// `after` names the input for the message; it is only formatted when they differ.
+    fn compare(&mut self, after: impl FnOnce() -> String) -> Option<String> {
         if self.pending == self.lazy_actions {
             self.pending.clear();
             return None;
@@ -141,6 +142,7 @@ impl TimingCheck {
             .zip(&self.lazy_actions)
             .position(|(a, b)| a != b)
             .unwrap_or(self.pending.len().min(self.lazy_actions.len()));
+        let after = after();
         let detail = format!(
             "after {after}, decision #{i} differs: the driver under test got {}, a driver that never calls handle_timeout got {}",
             show(&self.pending[i..]),

@@ -327,8 +327,10 @@ pub(crate) struct Model {
     pub(crate) names: BTreeMap<String, SessionId>,
     pub(crate) groups: BTreeMap<GroupId, MGroup>,
     pub(crate) group_names: BTreeMap<String, GroupId>,
-    /// Queued tasks per class, best first: (255 - priority, seq, id).
-    pub(crate) queued: Vec<BTreeSet<(u8, u64, TaskId)>>,
+    /// Queued tasks per class and target, best first: (255 - priority, seq, id). Every queued
+    /// task of one class and target is exactly as ready as the others (readiness depends on
+    /// nothing else), so only the first of each target competes for a start.
+    pub(crate) queued: Vec<BTreeMap<Target, BTreeSet<(u8, u64, TaskId)>>>,
     /// Running or cancelling tasks per class.
     pub(crate) active: Vec<u64>,
     /// Waiting (queued or backing off) tasks per target.
@@ -363,7 +365,7 @@ impl Model {
             names: BTreeMap::new(),
             groups: BTreeMap::new(),
             group_names: BTreeMap::new(),
-            queued: vec![BTreeSet::new(); n],
+            queued: vec![BTreeMap::new(); n],
             active: vec![0; n],
             waiting: BTreeMap::new(),
             counts: [0; 10],
@@ -840,7 +842,14 @@ impl Model {
         if let Some(d) = class.total_timeout {
             self.arm(id, TimerKind::Total, now.saturating_add(d.as_nanos()));
         }
-        self.queued[sub.class.index()].insert((u8::MAX - priority, seq, id));
+        self.enqueue(sub.class, sub.target, (u8::MAX - priority, seq, id));
+    }
+
+    fn enqueue(&mut self, class: ClassId, target: Target, key: (u8, u64, TaskId)) {
+        self.queued[class.index()]
+            .entry(target)
+            .or_default()
+            .insert(key);
     }
 
     fn progress(&mut self, id: TaskId, progress: &Progress) {
@@ -956,7 +965,13 @@ impl Model {
         if let Some(t) = self.tasks.get(&id)
             && t.state == TaskState::Queued
         {
-            self.queued[t.class.index()].remove(&(u8::MAX - t.priority, t.seq, id));
+            let lanes = &mut self.queued[t.class.index()];
+            if let Some(lane) = lanes.get_mut(&t.target) {
+                lane.remove(&(u8::MAX - t.priority, t.seq, id));
+                if lane.is_empty() {
+                    lanes.remove(&t.target);
+                }
+            }
         }
     }
 
@@ -1245,12 +1260,12 @@ impl Model {
         };
         t.seq = seq;
         t.enqueued_at = now;
-        let (class, key) = (t.class, (u8::MAX - t.priority, seq, id));
+        let (class, target, key) = (t.class, t.target, (u8::MAX - t.priority, seq, id));
         self.set_state(id, TaskState::Queued);
         if let Some(d) = self.class(class).queue_timeout {
             self.arm(id, TimerKind::Queue, now.saturating_add(d.as_nanos()));
         }
-        self.queued[class.index()].insert(key);
+        self.enqueue(class, target, key);
     }
 
     fn fire(&mut self, due: Due, at: u64) {
