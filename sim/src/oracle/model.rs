@@ -316,6 +316,9 @@ pub(crate) struct Prediction {
 
 /// The model.
 #[derive(Clone, Debug)]
+/// One target's queued tasks of one class, best first: (255 - priority, seq, id).
+pub(crate) type Lane = BTreeSet<(u8, u64, TaskId)>;
+
 pub(crate) struct Model {
     pub(crate) config: Config,
     pub(crate) now: u64,
@@ -330,7 +333,7 @@ pub(crate) struct Model {
     /// Queued tasks per class and target, best first: (255 - priority, seq, id). Every queued
     /// task of one class and target is exactly as ready as the others (readiness depends on
     /// nothing else), so only the first of each target competes for a start.
-    pub(crate) queued: Vec<BTreeMap<Target, BTreeSet<(u8, u64, TaskId)>>>,
+    pub(crate) queued: Vec<BTreeMap<Target, Lane>>,
     /// Running or cancelling tasks per class.
     pub(crate) active: Vec<u64>,
     /// Waiting (queued or backing off) tasks per target.
