@@ -314,11 +314,11 @@ pub(crate) struct Prediction {
     pub(crate) actions: Vec<(Action, Property)>,
 }
 
-/// The model.
-#[derive(Clone, Debug)]
 /// One target's queued tasks of one class, best first: (255 - priority, seq, id).
 pub(crate) type Lane = BTreeSet<(u8, u64, TaskId)>;
 
+/// The model.
+#[derive(Clone, Debug)]
 pub(crate) struct Model {
     pub(crate) config: Config,
     pub(crate) now: u64,
