@@ -378,3 +378,72 @@ fn reports_for_tasks_that_are_not_running_are_not_running_whatever_the_attempt()
         );
     }
 }
+
+/// invariants.rs `check_counts`: a snapshot whose counters disagree with its records (the global
+/// count, a class's count, a session's count) is refused, and the error names the counter.
+#[test]
+fn a_snapshot_whose_counters_disagree_with_its_records_is_refused() {
+    let k = one_running();
+    let v = snapshot(&k);
+    assert!(restore(&v).is_ok());
+    let running = TaskState::Running as usize;
+    let doctored = [
+        ("/counts/by_state", "global counts"),
+        ("/classes/0/counts/by_state", "class 0 counts"),
+        ("/sessions/0/counts/by_state", "counts"),
+    ];
+    for (path, says) in doctored {
+        let mut v = v.clone();
+        let counts = v.pointer_mut(path).unwrap().as_array_mut().unwrap();
+        assert_eq!(counts[running], 1, "{path}: one running task");
+        counts[running] = serde_json::json!(2);
+        let err = restore(&v).unwrap_err();
+        assert!(err.contains(says), "{path}: {err}");
+    }
+}
+
+/// id.rs `Display for TaskId`: ids print as DESIGN's error messages and `explain` show them.
+#[test]
+fn ids_print_with_their_kind_and_number() {
+    assert_eq!(baton_kernel::TaskId(17).to_string(), "task 17");
+    let err = Kernel::new(Config::new(vec![ClassConfig::exclusive("io", 1)]))
+        .unwrap()
+        .cancel(at(0), baton_kernel::TaskId(17))
+        .unwrap_err();
+    assert!(err.to_string().contains("task 17"), "{err}");
+}
+
+/// kernel.rs `caught_up_actions`: an input that passes a due deadline reports how many of its
+/// pending actions are the deadline's (the driver's timer would have produced them), and they
+/// come first.
+#[test]
+fn caught_up_actions_counts_the_deadline_actions_an_input_caught_up_on() {
+    let mut k = Kernel::new(Config::new(vec![
+        ClassConfig::exclusive("io", 5).with_queue_timeout(Duration::from_secs(1)),
+    ]))
+    .unwrap();
+    let s = k.connect(at(0), "s").unwrap();
+    k.submit(at(0), Submit::new(IO, Target::Session(s)))
+        .unwrap();
+    let b = k
+        .submit(at(0), Submit::new(IO, Target::Session(s)))
+        .unwrap();
+    let c = k
+        .submit(at(0), Submit::new(IO, Target::Session(s)))
+        .unwrap();
+    drain(&mut k);
+    assert_eq!(k.caught_up_actions(), 0);
+    // 5 s later b and c are past their queue deadline: the next submit first rejects both.
+    k.submit(at(5), Submit::new(IO, Target::Session(s)))
+        .unwrap();
+    assert_eq!(k.caught_up_actions(), 2);
+    let mut ended = Vec::new();
+    for _ in 0..2 {
+        match k.poll_action() {
+            Some(Action::Notify(baton_kernel::Notice::Finished { task, .. })) => ended.push(task),
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+    }
+    assert_eq!(ended, vec![b, c]);
+    assert_eq!(k.caught_up_actions(), 0);
+}
