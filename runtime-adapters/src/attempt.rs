@@ -106,13 +106,14 @@ impl HoldGuard {
 impl Drop for HoldGuard {
     fn drop(&mut self) {
         if let Some(exit) = self.holds.release(None) {
-            // The last hold was a blocking job, on a thread of the blocking pool: report from a
-            // small task on the runtime, which may take the kernel's lock asynchronously.
+            // The last hold was a blocking job. Report from a small task on the runtime rather
+            // than here: a guard can be dropped anywhere, and this thread may be one that
+            // already holds the kernel's lock.
             let shared = self.shared.clone();
             let task = self.task;
             self.shared
                 .runtime
-                .spawn(Box::pin(async move { shared.report(task, exit).await }));
+                .spawn(Box::pin(async move { shared.report(task, exit) }));
         }
     }
 }
@@ -176,19 +177,31 @@ impl<F: Future + Unpin> Future for Abortable<F> {
         let this = self.get_mut();
         if this.abort.poll_wait(&mut this.key, cx).is_ready() {
             // Dropping here, inside poll, is what makes an abort real: when the caller sees
-            // `None` the body's future and everything it owned are gone.
-            this.future = None;
+            // `None` the body's future and everything it owned are gone — even if something it
+            // owned panicked while being dropped.
+            drop_catching(this.future.take());
             return Poll::Ready(None);
         }
         let Some(future) = this.future.as_mut() else {
             return Poll::Ready(None);
         };
         let output = std::task::ready!(Pin::new(future).poll(cx));
-        this.future = None;
+        // A finished future has already dropped what it owned (inside `poll`, where the
+        // attempt's `catch_unwind` sees a panic); what is left is caught here all the same.
+        drop_catching(this.future.take());
         if let Some(key) = this.key.take() {
             this.abort.unregister(key);
         }
         Poll::Ready(Some(output))
+    }
+}
+
+/// Drops `value`, catching a panic from its `Drop`: the attempt must still end with a report,
+/// or its session would stay held by a future that is gone. The panic's payload is forgotten,
+/// not dropped (dropping it could panic again); it is at most a few bytes, once per such panic.
+fn drop_catching<T>(value: T) {
+    if let Err(payload) = std::panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
+        std::mem::forget(payload);
     }
 }
 
@@ -242,7 +255,7 @@ impl Attempt {
             {
                 return;
             }
-            shared.report(task, exit).await;
+            shared.report(task, exit);
         }
     }
 }

@@ -110,7 +110,7 @@ impl TaskContext {
             message: message.into(),
         };
         let shared = &self.inner.shared;
-        let mut core = shared.core.lock_blocking();
+        let mut core = shared.core.lock();
         let now = shared.now(&core.kernel);
         core.kernel.progress(now, self.inner.task, progress)?;
         // A heartbeat re-arms the task's heartbeat deadline: let the driver know.

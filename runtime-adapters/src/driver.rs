@@ -1,22 +1,24 @@
 //! The driver loop, written once for every runtime: sleep until the kernel's next deadline (or a
-//! wake-up saying it changed), call `handle_timeout`, drain, re-arm. One timer is armed at a
-//! time, and replaced only when `poll_timeout()` changes.
+//! wake-up saying it changed), call `handle_timeout`, drain, re-arm. One timer for the driver's
+//! whole life ([`Runtime::timer`](crate::Runtime::timer)), reset — not re-allocated — when
+//! `poll_timeout()` changes.
 
+use crate::runtime::{SleepTimer, Timer};
 use crate::shared::Shared;
 use baton_kernel::Instant;
-use futures::future::BoxFuture;
 use std::sync::Arc;
 use std::task::Poll;
 
 /// Runs until the kernel has shut down and no deadline is left.
 pub(crate) async fn drive(shared: Arc<Shared>) {
     let mut armed: Option<Instant> = None;
-    let mut timer: Option<BoxFuture<'static, ()>> = None;
+    let mut timer: Box<dyn Timer> = shared
+        .runtime
+        .timer()
+        .unwrap_or_else(|| Box::new(SleepTimer::new(shared.runtime.clone())));
     loop {
         let fired = std::future::poll_fn(|cx| {
-            if let Some(t) = timer.as_mut()
-                && t.as_mut().poll(cx).is_ready()
-            {
+            if armed.is_some() && timer.poll_expired(cx).is_ready() {
                 return Poll::Ready(true);
             }
             if shared.wake.poll_notified(cx).is_ready() {
@@ -25,9 +27,8 @@ pub(crate) async fn drive(shared: Arc<Shared>) {
             Poll::Pending
         })
         .await;
-        let mut core = shared.core.lock().await;
+        let mut core = shared.core.lock();
         if fired {
-            timer = None;
             armed = None;
             let now = shared.now(&core.kernel);
             // Only `TimeWentBackwards` can fail, and `now` never goes backwards.
@@ -41,7 +42,9 @@ pub(crate) async fn drive(shared: Arc<Shared>) {
         }
         if next != armed {
             armed = next;
-            timer = next.map(|at| shared.runtime.sleep_until(shared.to_std(at)));
+            if let Some(at) = next {
+                timer.reset(shared.to_std(at));
+            }
         }
     }
 }

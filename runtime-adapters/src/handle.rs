@@ -64,7 +64,7 @@ impl<T> TaskHandle<T> {
 }
 
 pub(crate) fn cancel(shared: &Arc<Shared>, id: TaskId) -> Result<(), Error> {
-    let mut core = shared.core.lock_blocking();
+    let mut core = shared.core.lock();
     let now = shared.now(&core.kernel);
     core.kernel.cancel(now, id)?;
     core.drain(shared);

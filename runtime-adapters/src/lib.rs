@@ -27,9 +27,9 @@
 //!               └─► handle_timeout(now) ─► drain ─► re-arm if the deadline changed
 //! ```
 //!
-//! The driver is written once against `futures` and `async-lock`; a runtime adds only the
-//! small [`Runtime`] trait (spawn, spawn blocking, sleep until, now): [`TokioRuntime`] behind
-//! feature `tokio`, [`SmolRuntime`] behind feature `smol`.
+//! The driver is written once against `futures`; a runtime adds only the small [`Runtime`]
+//! trait (spawn, spawn blocking, sleep until, now, a resettable [`Timer`]): [`TokioRuntime`]
+//! behind feature `tokio`, [`SmolRuntime`] behind feature `smol`.
 //!
 //! See [`Scheduler`] for a complete example, and `examples/session_manager_{tokio,smol}.rs`.
 //!
@@ -69,7 +69,7 @@ pub use handle::TaskHandle;
 pub use runtime::SmolRuntime;
 #[cfg(feature = "tokio")]
 pub use runtime::TokioRuntime;
-pub use runtime::{Runtime, default_runtime};
+pub use runtime::{Runtime, Timer, default_runtime};
 pub use scheduler::{ClassRef, IntoTarget, Scheduler, TaskBuilder};
 
 /// The shared-state primitives, exported only to the loom suite (`tests/loom_*.rs`).

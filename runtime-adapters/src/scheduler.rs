@@ -102,7 +102,7 @@ struct Owner {
 impl Drop for Owner {
     fn drop(&mut self) {
         let shared = &self.shared;
-        let mut core = shared.core.lock_blocking();
+        let mut core = shared.core.lock();
         let now = shared.now(&core.kernel);
         let grace = core.kernel.config().disconnect_grace;
         // Already shutting down or stopped: nothing to do.
@@ -152,7 +152,7 @@ impl Scheduler {
     /// The kernel's current instant (runtime time since the scheduler was created).
     pub fn now(&self) -> Instant {
         let shared = self.shared();
-        let core = shared.core.lock_blocking();
+        let core = shared.core.lock();
         shared.now(&core.kernel)
     }
 
@@ -161,7 +161,7 @@ impl Scheduler {
         f: impl FnOnce(&mut Kernel, Instant) -> Result<R, Error>,
     ) -> Result<R, Error> {
         let shared = self.shared();
-        let mut core = shared.core.lock_blocking();
+        let mut core = shared.core.lock();
         let now = shared.now(&core.kernel);
         let result = f(&mut core.kernel, now)?;
         core.drain(shared);
@@ -180,7 +180,7 @@ impl Scheduler {
     pub async fn disconnect(&self, name: &str) -> Result<CleanupReport, Error> {
         let shared = self.shared();
         let wait = {
-            let mut core = shared.core.lock().await;
+            let mut core = shared.core.lock();
             let now = shared.now(&core.kernel);
             let session = core.kernel.disconnect(now, name)?;
             let signal = core.await_close(session);
@@ -208,7 +208,7 @@ impl Scheduler {
     pub async fn shutdown(&self, grace: std::time::Duration) -> Result<CleanupReport, Error> {
         let shared = self.shared();
         let wait = {
-            let mut core = shared.core.lock().await;
+            let mut core = shared.core.lock();
             let now = shared.now(&core.kernel);
             let grace = Duration::from_nanos(u64::try_from(grace.as_nanos()).unwrap_or(u64::MAX));
             match core.kernel.shutdown(now, grace) {
@@ -260,7 +260,7 @@ impl Scheduler {
     /// Runs `f` on the kernel under its lock, for queries this type does not wrap. Keep it
     /// short: every input waits meanwhile.
     pub fn inspect<R>(&self, f: impl FnOnce(&Kernel) -> R) -> R {
-        f(&self.shared().core.lock_blocking().kernel)
+        f(&self.shared().core.lock().kernel)
     }
 
     /// Runs a query under the lock and dates its views: a view's `age` is as of now (the
@@ -271,7 +271,7 @@ impl Scheduler {
         views: impl FnOnce(&mut R) -> Vec<&mut TaskView>,
     ) -> R {
         let shared = self.shared();
-        let core = shared.core.lock_blocking();
+        let core = shared.core.lock();
         let now = shared.now(&core.kernel);
         let mut result = f(&core.kernel);
         drop(core);
@@ -348,7 +348,7 @@ impl Scheduler {
 
     /// Task bodies whose handle has not resolved yet (the adapter's table; for tests).
     pub fn pending_handles(&self) -> usize {
-        self.shared().core.lock_blocking().live_entries()
+        self.shared().core.lock().live_entries()
     }
 
     /// **Test-only** (feature `fault-injection`): switches on a deliberate adapter bug for this
@@ -518,7 +518,7 @@ impl TaskBuilder {
             parent: self.parent,
         };
         let id = {
-            let mut core = shared.core.lock_blocking();
+            let mut core = shared.core.lock();
             let now = shared.now(&core.kernel);
             match core.kernel.submit(now, submit) {
                 Ok(id) => {

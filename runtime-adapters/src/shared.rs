@@ -18,8 +18,8 @@ use std::sync::Arc;
 /// Shared by the scheduler handles, task handles, task contexts and the driver.
 pub(crate) struct Shared {
     /// The kernel and the adapter's tables. Never held across an `.await`: every critical section
-    /// is one kernel input plus draining its actions, so sync callers (`submit`, `cancel`,
-    /// `progress`, queries) may take it with `lock_blocking`.
+    /// is one kernel input plus draining its actions, so every caller, sync or async, takes it
+    /// directly (see [`crate::sync::CoreLock`]).
     pub(crate) core: crate::sync::CoreLock<Core>,
     pub(crate) runtime: Arc<dyn Runtime>,
     /// The runtime instant that is the kernel's `Instant::ZERO`.
@@ -122,8 +122,8 @@ impl Shared {
 
     /// Reports that an attempt's code has stopped. An error means the kernel had already ended
     /// the task (cleanup after disconnect or shutdown), which is expected for stuck tasks.
-    pub(crate) async fn report(self: &Arc<Self>, task: TaskId, exit: Exit) {
-        let mut core = self.core.lock().await;
+    pub(crate) fn report(self: &Arc<Self>, task: TaskId, exit: Exit) {
+        let mut core = self.core.lock();
         let now = self.now(&core.kernel);
         let _ = core.kernel.finished(now, task, exit);
         core.drain(self);

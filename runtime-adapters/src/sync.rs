@@ -17,31 +17,27 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The lock around the kernel: `async_lock::Mutex`, so async callers (the driver, reports,
-/// disconnect, shutdown) wait without blocking a thread, while sync callers (`submit`, `cancel`,
-/// `progress`, queries) use `lock_blocking` — fine because no critical section awaits.
-#[cfg(not(loom))]
-pub(crate) type CoreLock<T> = async_lock::Mutex<T>;
-
-/// Under loom the kernel's lock is loom's own mutex with `async_lock`'s API: `async_lock`'s
-/// mutex reads the real clock to detect starvation, which makes a model non-deterministic (loom
-/// refuses it), and its own correctness is `async_lock`'s to check. What the models check is
-/// this crate's use of the lock: what is done under it and what is signalled after.
-#[cfg(loom)]
+/// The lock around the kernel and the adapter's tables: a synchronous mutex (`std`'s, or loom's
+/// under `--cfg loom`, so the loom models check the lock that ships) that is never held across
+/// an `.await`. Every critical section is one kernel input plus draining its actions, so every
+/// entry point — async (the driver, reports, disconnect, shutdown) or sync (`submit`, `cancel`,
+/// `progress`, queries, `Drop`) — takes it directly, from any thread and inside any executor,
+/// current-thread runtimes included, and waits at most for one critical section. (An async
+/// mutex taken with `lock_blocking` from sync entry points can deadlock a current-thread
+/// runtime: a starved async waiter is handed the lock while the blocking caller parks the very
+/// thread that would poll it; `tests/lock_starvation.rs` is that scenario.)
 #[derive(Debug)]
 pub(crate) struct CoreLock<T>(Mutex<T>);
 
-#[cfg(loom)]
 impl<T> CoreLock<T> {
     pub(crate) fn new(value: T) -> Self {
         CoreLock(Mutex::new(value))
     }
 
-    pub(crate) async fn lock(&self) -> MutexGuard<'_, T> {
-        lock(&self.0)
-    }
-
-    pub(crate) fn lock_blocking(&self) -> MutexGuard<'_, T> {
+    /// Takes the lock. Never call it with the guard of this lock held, and never hold the guard
+    /// across an `.await` (the guard is not `Send`, so a spawned future that tries fails to
+    /// compile).
+    pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
         lock(&self.0)
     }
 }

@@ -19,6 +19,8 @@ on_both_runtimes!(
     blocked_code_stays_held_and_is_reported_stuck,
     run_timeout_and_heartbeat_stall,
     a_panic_fails_the_task_and_spares_the_driver,
+    a_panic_in_drop_during_an_abort_still_ends_the_attempt,
+    a_panic_in_drop_at_completion_fails_the_attempt,
     cancelling_a_parent_cancels_its_children,
     dropping_the_last_scheduler_shuts_down,
     shutdown_reports_stuck_tasks,
@@ -120,6 +122,59 @@ async fn ignored_cancel_is_aborted_after_the_grace(rt: Rt) {
     assert_eq!(stubborn.await, Err(TaskError::Abandoned));
     assert!(dropped.load(SeqCst));
     assert_eq!(next.await, Ok(true));
+    assert!(s.stuck().is_empty());
+}
+
+/// Panics when dropped (not while unwinding: that would abort the process).
+struct PanicOnDrop(&'static str);
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("{}", self.0);
+        }
+    }
+}
+
+async fn a_panic_in_drop_during_an_abort_still_ends_the_attempt(rt: Rt) {
+    let s = Scheduler::with_runtime(config(), rt.clone()).unwrap();
+    let a = s.connect("a").unwrap();
+    let started = flag();
+    let stubborn = s.submit(a, "op", {
+        let started = started.clone();
+        move |_ctx| {
+            let started = started.clone();
+            async move {
+                let _bomb = PanicOnDrop("dropped during the abort");
+                started.store(true, SeqCst);
+                std::future::pending::<()>().await;
+                Ok::<_, TaskFailure>(())
+            }
+        }
+    });
+    let next = s.submit(a, "op", |_| async { Ok::<_, TaskFailure>("next ran") });
+    eventually(&rt, "stubborn started", || started.load(SeqCst)).await;
+    stubborn.cancel().unwrap();
+    assert_eq!(stubborn.await, Err(TaskError::Abandoned));
+    // The attempt still reported (its future is gone, panic or not): the session is free, the
+    // next task runs, and nothing is listed as stuck.
+    assert_eq!(next.await, Ok("next ran"));
+    assert!(s.stuck().is_empty());
+}
+
+async fn a_panic_in_drop_at_completion_fails_the_attempt(rt: Rt) {
+    let s = Scheduler::with_runtime(config(), rt.clone()).unwrap();
+    let a = s.connect("a").unwrap();
+    let h = s.submit(a, "op", |_| async {
+        let _bomb = PanicOnDrop("dropped at completion");
+        Ok::<_, TaskFailure>(1)
+    });
+    match h.await {
+        Err(TaskError::Failed(f)) => assert_eq!(f.message(), "panicked: dropped at completion"),
+        other => panic!("unexpected {other:?}"),
+    }
+    let next = s.submit(a, "op", |_| async { Ok::<_, TaskFailure>(2) });
+    assert_eq!(next.await, Ok(2));
     assert!(s.stuck().is_empty());
 }
 

@@ -1,5 +1,5 @@
 //! What a runtime contributes: spawning, blocking jobs, a timer and a clock. Everything else —
-//! the driver loop, handles, cancellation — is written once against `futures` and `async-lock`.
+//! the driver loop, handles, cancellation — is written once against `futures`.
 //!
 //! Each runtime is one file behind its feature: [`TokioRuntime`] (`tokio`) and [`SmolRuntime`]
 //! (`smol`). Implement [`Runtime`] to drive the kernel anywhere else (a test harness, another
@@ -8,6 +8,7 @@
 use futures::future::BoxFuture;
 use std::fmt::Debug;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 /// The runtime services the scheduler needs.
 pub trait Runtime: Send + Sync + Debug + 'static {
@@ -24,6 +25,71 @@ pub trait Runtime: Send + Sync + Debug + 'static {
     /// does, through [`TokioRuntime`]).
     fn now(&self) -> std::time::Instant {
         std::time::Instant::now()
+    }
+
+    /// A timer the driver keeps for its whole life and moves with [`Timer::reset`] whenever the
+    /// kernel's next deadline changes, so a moving deadline allocates nothing. `None` (the
+    /// default) makes the driver fall back on [`Runtime::sleep_until`], one boxed future per
+    /// change; [`TokioRuntime`] and [`SmolRuntime`] both provide one.
+    fn timer(&self) -> Option<Box<dyn Timer>> {
+        None
+    }
+}
+
+/// A resettable timer (see [`Runtime::timer`]).
+///
+/// ```
+/// # #[cfg(feature = "tokio")] {
+/// use baton_runtime::{Runtime, TokioRuntime};
+/// use std::time::Duration;
+///
+/// let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+/// let runtime = TokioRuntime::new(rt.handle().clone());
+/// let mut timer = runtime.timer().unwrap();
+/// let start = runtime.now();
+/// timer.reset(start + Duration::from_secs(60));
+/// // Moved earlier before it fired: the same timer now expires after 2 ms.
+/// timer.reset(start + Duration::from_millis(2));
+/// rt.block_on(std::future::poll_fn(|cx| timer.poll_expired(cx)));
+/// let waited = runtime.now() - start;
+/// assert!(waited >= Duration::from_millis(2) && waited < Duration::from_secs(60));
+/// # }
+/// ```
+pub trait Timer: Send {
+    /// Moves the timer to `deadline` (in the past: it expires at once). It stays ready once
+    /// expired until it is reset again.
+    fn reset(&mut self, deadline: std::time::Instant);
+
+    /// Ready once the deadline set by the last [`Timer::reset`] has passed. Before the first
+    /// reset it is never ready.
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()>;
+}
+
+/// The fallback [`Timer`] for runtimes without one: a new [`Runtime::sleep_until`] per reset.
+pub(crate) struct SleepTimer {
+    runtime: Arc<dyn Runtime>,
+    sleep: Option<BoxFuture<'static, ()>>,
+}
+
+impl SleepTimer {
+    pub(crate) fn new(runtime: Arc<dyn Runtime>) -> Self {
+        SleepTimer {
+            runtime,
+            sleep: None,
+        }
+    }
+}
+
+impl Timer for SleepTimer {
+    fn reset(&mut self, deadline: std::time::Instant) {
+        self.sleep = Some(self.runtime.sleep_until(deadline));
+    }
+
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        match self.sleep.as_mut() {
+            Some(sleep) => sleep.as_mut().poll(cx),
+            None => Poll::Pending,
+        }
     }
 }
 

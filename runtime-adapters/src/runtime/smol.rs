@@ -3,6 +3,7 @@
 use super::Runtime;
 use futures::future::BoxFuture;
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 
 /// Runs the scheduler on smol: tasks on the global executor (`smol::spawn`) or on an
@@ -52,5 +53,37 @@ impl Runtime for SmolRuntime {
         Box::pin(async move {
             ::smol::Timer::at(deadline).await;
         })
+    }
+
+    fn timer(&self) -> Option<Box<dyn super::Timer>> {
+        Some(Box::new(SmolTimer {
+            timer: ::smol::Timer::never(),
+            expired: false,
+        }))
+    }
+}
+
+/// smol's [`Timer`](::smol::Timer), created once and moved with `Timer::set_at`.
+struct SmolTimer {
+    timer: ::smol::Timer,
+    /// smol's timer fires once; the driver's contract is "ready until reset".
+    expired: bool,
+}
+
+impl super::Timer for SmolTimer {
+    fn reset(&mut self, deadline: std::time::Instant) {
+        self.expired = false;
+        self.timer.set_at(deadline);
+    }
+
+    fn poll_expired(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if !self.expired && std::pin::Pin::new(&mut self.timer).poll(cx).is_ready() {
+            self.expired = true;
+        }
+        if self.expired {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
     }
 }

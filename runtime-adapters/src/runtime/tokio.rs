@@ -2,6 +2,7 @@
 
 use super::Runtime;
 use futures::future::BoxFuture;
+use std::future::Future;
 use tokio::runtime::Handle;
 
 /// Runs the scheduler on a tokio runtime. Its clock is `tokio::time::Instant`, so a runtime
@@ -39,8 +40,30 @@ impl Runtime for TokioRuntime {
         Box::pin(tokio::time::sleep_until(deadline.into()))
     }
 
+    fn timer(&self) -> Option<Box<dyn super::Timer>> {
+        let _guard = self.handle.enter();
+        // Far in the future until the first reset (`poll_expired` is only asked after one).
+        let far = tokio::time::Instant::now() + std::time::Duration::from_secs(86_400 * 365);
+        Some(Box::new(TokioTimer(Box::pin(tokio::time::sleep_until(
+            far,
+        )))))
+    }
+
     fn now(&self) -> std::time::Instant {
         let _guard = self.handle.enter();
         tokio::time::Instant::now().into_std()
+    }
+}
+
+/// tokio's [`Sleep`](tokio::time::Sleep), allocated once and moved with `Sleep::reset`.
+struct TokioTimer(std::pin::Pin<Box<tokio::time::Sleep>>);
+
+impl super::Timer for TokioTimer {
+    fn reset(&mut self, deadline: std::time::Instant) {
+        self.0.as_mut().reset(deadline.into());
+    }
+
+    fn poll_expired(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        self.0.as_mut().poll(cx)
     }
 }
