@@ -102,7 +102,8 @@ impl Kernel {
     fn check_counts(&self) -> Result<(), InvariantViolation> {
         let mut global = StateCounts::default();
         let mut by_class = vec![StateCounts::default(); self.classes.len()];
-        let mut by_session: BTreeMap<SessionId, (StateCounts, BTreeSet<TaskId>)> = BTreeMap::new();
+        // Per session: its recomputed counts, and how many of its tasks its task set holds.
+        let mut by_session: BTreeMap<SessionId, (StateCounts, usize)> = BTreeMap::new();
         let mut queue_len: BTreeMap<Target, u32> = BTreeMap::new();
         for t in self.tasks.values() {
             let id = &t.id;
@@ -116,7 +117,11 @@ impl Kernel {
             if let Some(s) = t.counted_session() {
                 let e = by_session.entry(s).or_default();
                 e.0.add(t.state);
-                e.1.insert(*id);
+                e.1 += 1;
+                ensure!(
+                    self.sessions.get(&s).is_some_and(|s| s.tasks.contains(id)),
+                    "{id} counted against {s} but missing from its task set"
+                );
             }
             if t.state.is_waiting() {
                 *queue_len.entry(t.target).or_default() += 1;
@@ -165,10 +170,13 @@ impl Kernel {
                 "{sid} counts {:?} != {counts:?}",
                 s.counts
             );
+            // Every task counted against the session is in its set (checked above), so the set
+            // is exactly those tasks when the sizes agree.
             ensure!(
-                s.tasks == tasks,
-                "{sid} task set {:?} != {tasks:?}",
-                s.tasks
+                s.tasks.len() == tasks,
+                "{sid} task set {:?} has {} entries, {tasks} tasks are counted against it",
+                s.tasks,
+                s.tasks.len()
             );
             let q = queue_len.remove(&Target::Session(*sid)).unwrap_or(0);
             ensure!(s.queue_len == q, "{sid} queue_len {} != {q}", s.queue_len);

@@ -447,3 +447,21 @@ fn caught_up_actions_counts_the_deadline_actions_an_input_caught_up_on() {
     assert_eq!(ended, vec![b, c]);
     assert_eq!(k.caught_up_actions(), 0);
 }
+
+/// invariants.rs `check_counts`: a session's task set must hold exactly the tasks counted
+/// against it — one missing, or one too many, is refused.
+#[test]
+fn a_snapshot_whose_session_task_set_is_wrong_is_refused() {
+    let k = one_running();
+    let v = snapshot(&k);
+    let tasks = v.pointer("/sessions/0/tasks").unwrap().clone();
+    assert_eq!(tasks, serde_json::json!([1]));
+    let mut missing = v.clone();
+    *missing.pointer_mut("/sessions/0/tasks").unwrap() = serde_json::json!([]);
+    let err = restore(&missing).unwrap_err();
+    assert!(err.contains("missing from its task set"), "{err}");
+    let mut extra = v.clone();
+    *extra.pointer_mut("/sessions/0/tasks").unwrap() = serde_json::json!([1, 99]);
+    let err = restore(&extra).unwrap_err();
+    assert!(err.contains("has 2 entries"), "{err}");
+}
