@@ -243,6 +243,14 @@ mod tests {
             .map(|s| s.id.0)
             .collect();
         assert_eq!(after, vec![64, 65]);
+        let through: Vec<u64> = slab
+            .range((
+                Bound::Included(SessionId(63)),
+                Bound::Included(SessionId(65)),
+            ))
+            .map(|s| s.id.0)
+            .collect();
+        assert_eq!(through, vec![63, 64, 65]);
         assert_eq!(
             slab.remove(&SessionId(200)).map(|s| s.id),
             Some(SessionId(200))

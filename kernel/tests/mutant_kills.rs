@@ -465,3 +465,98 @@ fn a_snapshot_whose_session_task_set_is_wrong_is_refused() {
     let err = restore(&extra).unwrap_err();
     assert!(err.contains("has 2 entries"), "{err}");
 }
+
+/// A kernel whose name "a" is fenced by task 1: disconnected while it ran, aborted after its
+/// grace, cleaned up, never reported.
+fn fenced_a() -> Kernel {
+    let mut k = Kernel::new(Config::new(vec![
+        ClassConfig::exclusive("io", 5)
+            .without_timeouts()
+            .with_grace(Duration::from_secs(2)),
+    ]))
+    .unwrap();
+    let a = k.connect(at(0), "a").unwrap();
+    k.submit(at(0), Submit::new(IO, Target::Session(a)))
+        .unwrap();
+    drain(&mut k);
+    k.disconnect(at(1), "a").unwrap();
+    k.handle_timeout(at(60)).unwrap();
+    drain(&mut k);
+    assert_eq!(k.fenced().len(), 1);
+    k
+}
+
+/// fence.rs `Fences::consistent`: a snapshot whose fence indexes disagree (a fence missing under
+/// its name, a name listing a task with no fence, a wrong abandoned count) is refused.
+#[test]
+fn a_snapshot_with_inconsistent_fences_is_refused() {
+    let v = snapshot(&fenced_a());
+    assert!(restore(&v).is_ok());
+    let doctor = |path: &str, value: serde_json::Value| {
+        let mut v = v.clone();
+        *v.pointer_mut(path).unwrap() = value;
+        restore(&v).unwrap_err()
+    };
+    let err = doctor("/fences/by_name", serde_json::json!({}));
+    assert!(err.contains("fence of task 1 missing under"), "{err}");
+    let err = doctor("/fences/by_name/a", serde_json::json!([1, 7]));
+    assert!(err.contains("fence"), "{err}");
+    let err = doctor("/fences/abandoned", serde_json::json!(2));
+    assert!(err.contains("abandoned"), "{err}");
+}
+
+/// config.rs `default_fence`: a configuration written before `fence_reconnect` existed (the
+/// field absent) reads with the fence on, DESIGN's default.
+#[test]
+fn a_config_without_fence_reconnect_reads_with_the_fence_on() {
+    let mut v = serde_json::to_value(Config::new(vec![ClassConfig::exclusive("io", 5)])).unwrap();
+    v.as_object_mut()
+        .unwrap()
+        .remove("fence_reconnect")
+        .unwrap();
+    let config: Config = serde_json::from_value(v).unwrap();
+    assert!(config.fence_reconnect);
+}
+
+/// counts.rs `StateCounts::terminal`: finished records still retained are counted as terminal.
+#[test]
+fn terminal_counts_retained_records() {
+    let mut k = one_running();
+    assert_eq!(k.counts().terminal(), 0);
+    let id = baton_kernel::TaskId(1);
+    k.finished(at(1), id, Exit::Completed).unwrap();
+    drain(&mut k);
+    assert_eq!(k.counts().terminal(), 1);
+    assert_eq!(k.counts().get(TaskState::Completed), 1);
+}
+
+/// id.rs and task.rs `Display`: sessions, groups and reject reasons print as error messages use
+/// them.
+#[test]
+fn sessions_groups_and_reject_reasons_print_their_names() {
+    assert_eq!(baton_kernel::SessionId(3).to_string(), "session 3");
+    assert_eq!(baton_kernel::GroupId(4).to_string(), "group 4");
+    assert_eq!(
+        baton_kernel::RejectReason::SessionClosed.to_string(),
+        baton_kernel::RejectReason::SessionClosed.name()
+    );
+    assert!(
+        !baton_kernel::RejectReason::SessionClosed
+            .to_string()
+            .is_empty()
+    );
+}
+
+/// registry.rs `Slab::is_empty`, through `check_invariants`: a stopped kernel must be empty, so a
+/// snapshot that says "stopped" but still holds a record is refused.
+#[test]
+fn a_stopped_snapshot_that_still_holds_a_record_is_refused() {
+    let mut k = one_running();
+    k.finished(at(1), baton_kernel::TaskId(1), Exit::Completed)
+        .unwrap();
+    drain(&mut k);
+    let mut v = snapshot(&k);
+    v["lifecycle"] = serde_json::json!("Stopped");
+    let err = restore(&v).unwrap_err();
+    assert!(err.contains("stopped but not empty"), "{err}");
+}
