@@ -717,3 +717,34 @@ fn explain_counts_competitors_for_the_session_and_for_the_class_slot() {
         })
     );
 }
+
+/// A task of a limited background class counts the better tasks of its own lane once: the
+/// class's other lanes are added as slot competitors, its own lane is not added again.
+#[test]
+fn explain_counts_a_background_lane_once() {
+    let mut k = Kernel::new(config()).unwrap();
+    // `bg` (limit 3) runs three tasks; two more queue.
+    for _ in 0..3 {
+        submit(&mut k, at(0), BG, Target::None);
+    }
+    let first = submit(&mut k, at(1), BG, Target::None);
+    let second = submit(&mut k, at(2), BG, Target::None);
+    drain(&mut k);
+    let at_limit = Blocker::ClassAtLimit {
+        class: BG,
+        running: 3,
+        limit: 3,
+    };
+    assert_eq!(
+        k.explain(second),
+        Some(Explanation::Queued {
+            blockers: vec![at_limit.clone(), Blocker::BehindBetter { count: 1 }]
+        })
+    );
+    assert_eq!(
+        k.explain(first),
+        Some(Explanation::Queued {
+            blockers: vec![at_limit]
+        })
+    );
+}
