@@ -79,6 +79,7 @@ mod id;
 mod input;
 mod invariants;
 mod kernel;
+mod log;
 mod metrics;
 pub mod preset;
 mod query;
@@ -97,6 +98,7 @@ pub use id::{ClassId, GroupId, SessionId, TaskId};
 pub use input::{Applied, Input};
 pub use invariants::InvariantViolation;
 pub use kernel::{Kernel, Submit};
+pub use log::{LOG_FORMAT, LOG_VERSION, LogEntry, LogError, LogHeader};
 pub use metrics::{ClassMetrics, ClassTotals, Histogram, Metrics};
 pub use query::{Blocker, Explanation, ListFilter, Page, TaskView};
 pub use task::{

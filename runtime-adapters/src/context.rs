@@ -7,7 +7,7 @@ use crate::handle::TaskHandle;
 use crate::scheduler::{ClassRef, TaskBuilder};
 use crate::shared::Shared;
 use crate::signal::{Signal, Wait};
-use baton_kernel::{CancelReason, ClassId, Error, Progress, SessionId, Target, TaskId};
+use baton_kernel::{CancelReason, ClassId, Error, Input, Progress, SessionId, Target, TaskId};
 use futures::channel::oneshot;
 use std::fmt;
 use std::future::Future;
@@ -112,10 +112,16 @@ impl TaskContext {
         let shared = &self.inner.shared;
         let mut core = shared.core.lock();
         let now = shared.now(&core.kernel);
-        core.kernel.progress(now, self.inner.task, progress)?;
+        let result = core.apply(
+            now,
+            Input::Progress {
+                task: self.inner.task,
+                progress,
+            },
+        );
         // A heartbeat re-arms the task's heartbeat deadline: let the driver know.
         core.drain(shared);
-        Ok(())
+        result.map(|_| ())
     }
 
     /// Resolves with the reason once the kernel asks this task to stop. Select on it with the

@@ -32,7 +32,7 @@ pub(crate) async fn drive(shared: Arc<Shared>) {
             armed = None;
             let now = shared.now(&core.kernel);
             // Only `TimeWentBackwards` can fail, and `now` never goes backwards.
-            let _ = core.kernel.handle_timeout(now);
+            let _ = core.apply(now, baton_kernel::Input::Timeout);
         }
         let next = core.drain_for_driver(&shared);
         let stopped = core.kernel.is_stopped();

@@ -199,4 +199,7 @@ pub enum BuildError {
     /// inside a tokio runtime, or enable the `smol` feature.
     #[error("no async runtime: enable the `smol` feature, or call from inside a tokio runtime")]
     NoRuntime,
+    /// The input log's header could not be written.
+    #[error("cannot start the input log: {0}")]
+    Record(String),
 }

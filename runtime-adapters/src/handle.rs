@@ -66,9 +66,9 @@ impl<T> TaskHandle<T> {
 pub(crate) fn cancel(shared: &Arc<Shared>, id: TaskId) -> Result<(), Error> {
     let mut core = shared.core.lock();
     let now = shared.now(&core.kernel);
-    core.kernel.cancel(now, id)?;
+    let result = core.apply(now, baton_kernel::Input::Cancel { task: id });
     core.drain(shared);
-    Ok(())
+    result.map(|_| ())
 }
 
 impl<T> Future for TaskHandle<T> {

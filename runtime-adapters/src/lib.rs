@@ -53,6 +53,7 @@ pub mod fault;
 #[cfg(not(feature = "fault-injection"))]
 mod fault;
 mod handle;
+mod record;
 pub mod runtime;
 mod scheduler;
 mod shared;

@@ -9,8 +9,8 @@ use crate::shared::Shared;
 use crate::signal::Wait;
 use crate::slot::{Resolve, Slot};
 use baton_kernel::{
-    ClassId, CleanupReport, Config, Duration, Error, Explanation, GroupId, Instant, Kernel,
-    ListFilter, Metrics, Page, SessionId, StateCounts, Submit, Target, TaskId, TaskView,
+    Applied, ClassId, CleanupReport, Config, Duration, Error, Explanation, GroupId, Input, Instant,
+    Kernel, ListFilter, Metrics, Page, SessionId, StateCounts, Submit, Target, TaskId, TaskView,
 };
 use std::fmt;
 use std::future::Future;
@@ -105,9 +105,12 @@ impl Drop for Owner {
         let mut core = shared.core.lock();
         let now = shared.now(&core.kernel);
         let grace = core.kernel.config().disconnect_grace;
-        // Already shutting down or stopped: nothing to do.
-        if core.kernel.shutdown(now, grace).is_ok() {
-            core.drain(shared);
+        // Already shutting down or stopped: nothing to do but drain what the refusal caught up.
+        let _ = core.apply(now, Input::Shutdown { grace });
+        core.drain(shared);
+        if let Some(recorder) = core.recorder.as_mut() {
+            // Nobody is left to ask for the error; the log ends where writing failed.
+            let _ = recorder.flush();
         }
     }
 }
@@ -130,8 +133,75 @@ impl Scheduler {
 
     /// A scheduler on `runtime`. The driver task is spawned at once.
     pub fn with_runtime(config: Config, runtime: Arc<dyn Runtime>) -> Result<Self, BuildError> {
+        Self::build(config, runtime, None)
+    }
+
+    /// A scheduler on `runtime` (or the default runtime, with `None`) that records every kernel
+    /// input it applies — with its real instant, the kernel's answer and the actions it
+    /// produced — to `log` as a JSON Lines input log (see `baton_kernel::LogHeader`). Replay it
+    /// with `baton-sim replay-log`, or ask `baton-sim whatif` how another configuration would
+    /// have done. Call [`Scheduler::flush_recording`] before reading the log while the
+    /// scheduler lives; dropping the last clone flushes it.
+    ///
+    /// ```
+    /// # #[cfg(feature = "tokio")] {
+    /// use baton_kernel::{ClassConfig, Config, LogEntry, LogHeader};
+    /// use baton_runtime::{Scheduler, TaskFailure};
+    /// use std::io::BufRead;
+    ///
+    /// let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    /// let path = std::env::temp_dir().join(format!("baton-doc-{}.jsonl", std::process::id()));
+    /// rt.block_on(async {
+    ///     let config = Config::new(vec![ClassConfig::exclusive("send", 5)]);
+    ///     let log = std::fs::File::create(&path).unwrap();
+    ///     let s = Scheduler::recording(config, None, log).unwrap();
+    ///     let alice = s.connect("alice").unwrap();
+    ///     let sent = s.submit(alice, "send", |_| async { Ok::<_, TaskFailure>("sent") });
+    ///     assert_eq!(sent.await, Ok("sent"));
+    ///     s.flush_recording().unwrap();
+    /// });
+    /// let lines: Vec<String> = std::io::BufReader::new(std::fs::File::open(&path).unwrap())
+    ///     .lines()
+    ///     .map(Result::unwrap)
+    ///     .collect();
+    /// let header: LogHeader = serde_json::from_str(&lines[0]).unwrap();
+    /// header.check().unwrap();
+    /// let first: LogEntry = serde_json::from_str(&lines[1]).unwrap();
+    /// assert!(matches!(first.input, baton_kernel::Input::Connect { .. }));
+    /// # std::fs::remove_file(&path).unwrap();
+    /// # }
+    /// ```
+    pub fn recording(
+        config: Config,
+        runtime: Option<Arc<dyn Runtime>>,
+        log: impl std::io::Write + Send + 'static,
+    ) -> Result<Self, BuildError> {
+        let runtime = match runtime {
+            Some(rt) => rt,
+            None => runtime::default_runtime().ok_or(BuildError::NoRuntime)?,
+        };
+        let recorder = crate::record::Recorder::new(Box::new(log), &config)
+            .map_err(|e| BuildError::Record(e.to_string()))?;
+        Self::build(config, runtime, Some(recorder))
+    }
+
+    /// Writes out everything recorded so far; returns the first error the recording met (it
+    /// stops at that error, the scheduler does not). `Ok` without a recording.
+    pub fn flush_recording(&self) -> std::io::Result<()> {
+        let mut core = self.shared().core.lock();
+        match core.recorder.as_mut() {
+            Some(recorder) => recorder.flush(),
+            None => Ok(()),
+        }
+    }
+
+    fn build(
+        config: Config,
+        runtime: Arc<dyn Runtime>,
+        recorder: Option<crate::record::Recorder>,
+    ) -> Result<Self, BuildError> {
         let kernel = Kernel::new(config)?;
-        let shared = Arc::new(Shared::new(kernel, runtime));
+        let shared = Arc::new(Shared::new(kernel, runtime, recorder));
         shared
             .runtime
             .spawn(Box::pin(crate::driver::drive(shared.clone())));
@@ -156,21 +226,32 @@ impl Scheduler {
         shared.now(&core.kernel)
     }
 
-    fn input<R>(
+    /// Gives the kernel one input through its typed method `f`, records it as `input` with the
+    /// answer `answer` makes of the result, and drains, accepted or not.
+    fn input<R: Copy>(
         &self,
         f: impl FnOnce(&mut Kernel, Instant) -> Result<R, Error>,
+        input: impl FnOnce() -> Input,
+        answer: impl FnOnce(R) -> Applied,
     ) -> Result<R, Error> {
         let shared = self.shared();
         let mut core = shared.core.lock();
         let now = shared.now(&core.kernel);
-        let result = f(&mut core.kernel, now)?;
+        let result = f(&mut core.kernel, now);
+        core.log(now, input, &result, answer);
         core.drain(shared);
-        Ok(result)
+        result
     }
 
     /// Connects a session by name (a new generation if the name was used before).
     pub fn connect(&self, name: &str) -> Result<SessionId, Error> {
-        self.input(|k, now| k.connect(now, name))
+        self.input(
+            |k, now| k.connect(now, name),
+            || Input::Connect {
+                name: name.to_owned(),
+            },
+            Applied::Session,
+        )
     }
 
     /// Disconnects a session: its waiting tasks are rejected, its running tasks cancelled
@@ -182,7 +263,18 @@ impl Scheduler {
         let wait = {
             let mut core = shared.core.lock();
             let now = shared.now(&core.kernel);
-            let session = core.kernel.disconnect(now, name)?;
+            let result = core.kernel.disconnect(now, name);
+            let input = || Input::Disconnect {
+                name: name.to_owned(),
+            };
+            core.log(now, input, &result, Applied::Session);
+            let session = match result {
+                Ok(session) => session,
+                Err(e) => {
+                    core.drain(shared);
+                    return Err(e);
+                }
+            };
             let signal = core.await_close(session);
             core.drain(shared);
             Wait::new(signal)
@@ -193,12 +285,26 @@ impl Scheduler {
     /// Adds a session to a group (created on first use): tasks aimed at the group run on
     /// whichever member frees first.
     pub fn join_group(&self, group: &str, session: SessionId) -> Result<GroupId, Error> {
-        self.input(|k, now| k.join_group(now, group, session))
+        self.input(
+            |k, now| k.join_group(now, group, session),
+            || Input::JoinGroup {
+                group: group.to_owned(),
+                session,
+            },
+            Applied::Group,
+        )
     }
 
     /// Removes a session from a group.
     pub fn leave_group(&self, group: &str, session: SessionId) -> Result<(), Error> {
-        self.input(|k, now| k.leave_group(now, group, session))
+        self.input(
+            |k, now| k.leave_group(now, group, session),
+            || Input::LeaveGroup {
+                group: group.to_owned(),
+                session,
+            },
+            |()| Applied::Done,
+        )
     }
 
     /// Shuts down: new submits are refused, waiting tasks rejected, running ones cancelled
@@ -211,11 +317,12 @@ impl Scheduler {
             let mut core = shared.core.lock();
             let now = shared.now(&core.kernel);
             let grace = Duration::from_nanos(u64::try_from(grace.as_nanos()).unwrap_or(u64::MAX));
-            match core.kernel.shutdown(now, grace) {
-                Ok(()) | Err(Error::ShuttingDown) => {}
+            let result = core.apply(now, Input::Shutdown { grace });
+            core.drain(shared);
+            match result {
+                Ok(_) | Err(Error::ShuttingDown) => {}
                 Err(e) => return Err(e),
             }
-            core.drain(shared);
             Wait::new(core.shutdown.clone())
         };
         Ok(wait.await)
@@ -520,7 +627,9 @@ impl TaskBuilder {
         let id = {
             let mut core = shared.core.lock();
             let now = shared.now(&core.kernel);
-            match core.kernel.submit(now, submit) {
+            let result = core.kernel.submit(now, submit.clone());
+            core.log(now, || Input::Submit(submit), &result, Applied::Task);
+            match result {
                 Ok(id) => {
                     let resolver: Arc<dyn Resolve> = slot.clone();
                     core.insert(id, body, resolver);
@@ -528,6 +637,7 @@ impl TaskBuilder {
                     Some(id)
                 }
                 Err(error) => {
+                    core.drain(&shared);
                     slot.resolve_err(TaskError::from_submit_error(error));
                     None
                 }

@@ -9,8 +9,8 @@ use crate::runtime::Runtime;
 use crate::signal::{Notify, Signal};
 use crate::slot::Resolve;
 use baton_kernel::{
-    Action, CancelReason, ClassId, CleanupReport, Exit, Instant, Kernel, Notice, Scope, SessionId,
-    TaskId,
+    Action, Applied, CancelReason, ClassId, CleanupReport, Error, Exit, Input, Instant, Kernel,
+    Notice, Scope, SessionId, TaskId,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -44,6 +44,8 @@ pub(crate) struct Core {
     pub(crate) shutdown: Arc<Signal<CleanupReport>>,
     /// The deadline the driver has armed (or has been told to arm).
     armed: Option<Instant>,
+    /// The input log, when the scheduler records.
+    pub(crate) recorder: Option<crate::record::Recorder>,
 }
 
 struct Entry {
@@ -59,7 +61,11 @@ struct Run {
 }
 
 impl Shared {
-    pub(crate) fn new(kernel: Kernel, runtime: Arc<dyn Runtime>) -> Self {
+    pub(crate) fn new(
+        kernel: Kernel,
+        runtime: Arc<dyn Runtime>,
+        recorder: Option<crate::record::Recorder>,
+    ) -> Self {
         let class_names = kernel
             .config()
             .classes
@@ -74,6 +80,7 @@ impl Shared {
                 closing: BTreeMap::new(),
                 shutdown: Arc::new(Signal::new()),
                 armed: None,
+                recorder,
             }),
             runtime,
             epoch,
@@ -125,12 +132,26 @@ impl Shared {
     pub(crate) fn report(self: &Arc<Self>, task: TaskId, exit: Exit) {
         let mut core = self.core.lock();
         let now = self.now(&core.kernel);
-        let _ = core.kernel.finished(now, task, exit);
+        let _ = core.apply(now, Input::Finished { task, exit });
         core.drain(self);
     }
 }
 
 impl Core {
+    /// Applies one input to the kernel (recording it when the scheduler records). Every kernel
+    /// input of the adapter goes through here; call [`Core::drain`] after it, accepted or not
+    /// (a refused input may still have caught up with due deadlines).
+    pub(crate) fn apply(&mut self, now: Instant, input: Input) -> Result<Applied, Error> {
+        match self.recorder.as_mut() {
+            None => self.kernel.apply(now, input),
+            Some(recorder) => {
+                let result = self.kernel.apply(now, input.clone());
+                recorder.input(now, input, &result);
+                result
+            }
+        }
+    }
+
     /// Registers a submitted task's body and handle (before draining, so its `Start` finds it).
     pub(crate) fn insert(
         &mut self,
@@ -163,6 +184,7 @@ impl Core {
     /// after every kernel input, under the lock.
     pub(crate) fn drain(&mut self, shared: &Arc<Shared>) {
         self.drain_actions(shared);
+        self.end_log_entry();
         let next = self.kernel.poll_timeout();
         if next != self.armed {
             self.armed = next;
@@ -175,12 +197,40 @@ impl Core {
     /// The driver's side: it arms `next` itself, so no wake-up is needed.
     pub(crate) fn drain_for_driver(&mut self, shared: &Arc<Shared>) -> Option<Instant> {
         self.drain_actions(shared);
+        self.end_log_entry();
         self.armed = self.kernel.poll_timeout();
         self.armed
     }
 
+    /// Records an input the kernel was given through its typed method (when recording): `input`
+    /// builds it only then, `answer` turns the method's result into the kernel's answer.
+    pub(crate) fn log<R: Copy>(
+        &mut self,
+        now: Instant,
+        input: impl FnOnce() -> Input,
+        result: &Result<R, Error>,
+        answer: impl FnOnce(R) -> Applied,
+    ) {
+        if let Some(recorder) = self.recorder.as_mut() {
+            let result = match result {
+                Ok(r) => Ok(answer(*r)),
+                Err(e) => Err(e.clone()),
+            };
+            recorder.input(now, input(), &result);
+        }
+    }
+
+    fn end_log_entry(&mut self) {
+        if let Some(recorder) = self.recorder.as_mut() {
+            recorder.end_entry();
+        }
+    }
+
     fn drain_actions(&mut self, shared: &Arc<Shared>) {
-        while let Some(action) = self.kernel.poll_action() {
+        while let Some((at, action)) = self.kernel.poll_action_at() {
+            if let Some(recorder) = self.recorder.as_mut() {
+                recorder.action(at, &action);
+            }
             match action {
                 Action::Start {
                     task,
@@ -192,16 +242,17 @@ impl Core {
                     if shared.injected(Fault::IgnoreCancel) {
                         continue;
                     }
-                    if let Some(run) = self.entries.get(&task).and_then(|e| e.run.as_ref()) {
-                        run.cancel.set(reason);
-                        if shared.injected(Fault::ReleaseOnCancel) {
-                            let now = shared.now(&self.kernel);
-                            let exit = Exit::Failed {
-                                error: "released on cancel (injected fault)".to_owned(),
-                                retryable: false,
-                            };
-                            let _ = self.kernel.finished(now, task, exit);
-                        }
+                    let Some(run) = self.entries.get(&task).and_then(|e| e.run.as_ref()) else {
+                        continue;
+                    };
+                    run.cancel.set(reason);
+                    if shared.injected(Fault::ReleaseOnCancel) {
+                        let now = shared.now(&self.kernel);
+                        let exit = Exit::Failed {
+                            error: "released on cancel (injected fault)".to_owned(),
+                            retryable: false,
+                        };
+                        let _ = self.apply(now, Input::Finished { task, exit });
                     }
                 }
                 Action::Abort { task } => {
@@ -244,14 +295,11 @@ impl Core {
             // did, report at once rather than hold the session for ever.
             debug_assert!(false, "Start for {task} with no registered body");
             let now = self.kernel.now();
-            let _ = self.kernel.finished(
-                now,
-                task,
-                Exit::Failed {
-                    error: "no body registered (adapter bug)".to_owned(),
-                    retryable: false,
-                },
-            );
+            let exit = Exit::Failed {
+                error: "no body registered (adapter bug)".to_owned(),
+                retryable: false,
+            };
+            let _ = self.apply(now, Input::Finished { task, exit });
             return;
         };
         let cancel = Arc::new(Signal::new());
