@@ -97,8 +97,32 @@ fn overhead_tokio(c: &mut Criterion) {
             })
         })
     });
+    // The same with the input log on (`Scheduler::recording`), written to `io::sink()`: the
+    // recorder's own cost (one JSON line per input, its actions included, into a 64 KiB
+    // buffer), without the disk's.
+    let recording = Scheduler::recording(
+        overhead_config(),
+        Some(Arc::new(TokioRuntime::new(rt.handle().clone()))),
+        std::io::sink(),
+    )
+    .expect("scheduler");
+    group.bench_function("baton_recording", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let handle = recording.submit(Target::None, OVERHEAD_CLASS, |_| async {
+                        Ok::<_, TaskFailure>(black_box(1u64))
+                    });
+                    black_box(handle.await.expect("task"));
+                }
+                start.elapsed()
+            })
+        })
+    });
     group.finish();
     drop(scheduler);
+    drop(recording);
 }
 
 fn overhead_smol(c: &mut Criterion) {

@@ -21,7 +21,8 @@ pub struct TaskView {
     pub class_name: String,
     /// Where it was aimed.
     pub target: Target,
-    /// The session it runs (or last ran) on.
+    /// The session it runs or last ran on; for a task aimed at a session, that session from the
+    /// moment it is submitted (a group task gets its member only when it starts).
     pub session: Option<SessionId>,
     /// Its parent.
     pub parent: Option<TaskId>,

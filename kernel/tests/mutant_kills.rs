@@ -560,3 +560,128 @@ fn a_stopped_snapshot_that_still_holds_a_record_is_refused() {
     let err = restore(&v).unwrap_err();
     assert!(err.contains("stopped but not empty"), "{err}");
 }
+
+/// config.rs `Config::validate`: a class name of exactly `name_len_max` bytes and a jitter of
+/// exactly 1000‰ are valid; one more of either is not.
+#[test]
+fn class_names_and_jitter_at_their_bounds_are_valid() {
+    let max = Config::new(vec![]).limits.name_len_max as usize;
+    let named = |n: usize| Config::new(vec![ClassConfig::exclusive(&"c".repeat(n), 1)]);
+    assert!(named(max).validate().is_ok());
+    assert!(matches!(
+        named(max + 1).validate(),
+        Err(ConfigError::BadClassName { .. })
+    ));
+    let jitter = |permille: u16| {
+        Config::new(vec![ClassConfig::exclusive("io", 1).with_retry(
+            RetryPolicy {
+                max_attempts: 2,
+                base: Duration::from_secs(1),
+                cap: Duration::from_secs(2),
+                jitter_permille: permille,
+            },
+        )])
+    };
+    assert!(jitter(1000).validate().is_ok());
+    assert!(matches!(
+        jitter(1001).validate(),
+        Err(ConfigError::JitterTooLarge { .. })
+    ));
+}
+
+/// fence.rs `Fences::consistent`: a name listed with no fencing task at all is refused even when
+/// the totals agree.
+#[test]
+fn a_snapshot_with_an_empty_fenced_name_is_refused() {
+    let mut v = snapshot(&fenced_a());
+    v["fences"]["by_name"]["b"] = serde_json::json!([]);
+    let err = restore(&v).unwrap_err();
+    assert!(err.contains("fence name index disagrees"), "{err}");
+}
+
+/// kernel.rs `may_retry`: `max_attempts` counts every attempt, the first included — two
+/// retryable failures with `max_attempts: 2` fail the task, with no third attempt.
+#[test]
+fn max_attempts_counts_the_first_attempt() {
+    let mut k = Kernel::new(Config::new(vec![
+        ClassConfig::exclusive("io", 5)
+            .without_timeouts()
+            .with_retry(RetryPolicy {
+                max_attempts: 2,
+                base: Duration::from_secs(1),
+                cap: Duration::from_secs(1),
+                jitter_permille: 0,
+            }),
+    ]))
+    .unwrap();
+    let a = k.connect(at(0), "a").unwrap();
+    let t = k
+        .submit(at(0), Submit::new(IO, Target::Session(a)))
+        .unwrap();
+    drain(&mut k);
+    let flaky = || Exit::Failed {
+        error: "flaky".to_owned(),
+        retryable: true,
+    };
+    k.finished(at(1), t, flaky()).unwrap();
+    drain(&mut k);
+    k.handle_timeout(at(2)).unwrap();
+    drain(&mut k);
+    assert_eq!(k.task(t).unwrap().attempt, 2);
+    assert_eq!(k.task(t).unwrap().state, TaskState::Running);
+    k.finished(at(3), t, flaky()).unwrap();
+    drain(&mut k);
+    k.handle_timeout(at(10)).unwrap();
+    let view = k.task(t).unwrap();
+    assert_eq!(view.state, TaskState::Failed);
+    assert_eq!(view.attempt, 2);
+}
+
+/// kernel.rs `submit`: a task aimed at a session is bound to it from the moment it is queued
+/// (its view shows the session).
+#[test]
+fn a_queued_task_shows_its_session() {
+    let mut k = one_running();
+    let a = k.session_id("a").unwrap();
+    let queued = k
+        .submit(at(1), Submit::new(IO, Target::Session(a)))
+        .unwrap();
+    drain(&mut k);
+    let view = k.task(queued).unwrap();
+    assert_eq!(view.state, TaskState::Queued);
+    assert_eq!(view.session, Some(a));
+}
+
+/// invariants.rs `check_lanes`: a snapshot whose queued task is missing from its session's lane
+/// is refused.
+#[test]
+fn a_snapshot_with_a_queued_task_missing_from_its_lane_is_refused() {
+    let mut k = one_running();
+    let a = k.session_id("a").unwrap();
+    k.submit(at(1), Submit::new(IO, Target::Session(a)))
+        .unwrap();
+    drain(&mut k);
+    let mut v = snapshot(&k);
+    assert!(restore(&v).is_ok());
+    v["sessions"][0]["lanes"] = serde_json::json!({});
+    assert!(restore(&v).is_err());
+}
+
+/// deadline.rs `Timers::contains`: a snapshot whose timer set holds a task's deadline at
+/// another instant than the task records is refused, even with the right number of entries.
+#[test]
+fn a_snapshot_with_a_timer_at_the_wrong_instant_is_refused() {
+    let v = snapshot(&one_running());
+    let mut moved = v.clone();
+    let entry = &mut moved["timers"]["set"][0];
+    let at_ns = entry[0].as_u64().unwrap();
+    entry[0] = serde_json::json!(at_ns + 1);
+    let err = restore(&moved).unwrap_err();
+    assert!(err.contains("missing from the timer set"), "{err}");
+}
+
+/// id.rs `Display for ClassId`.
+#[test]
+fn class_ids_print_with_their_number() {
+    assert_eq!(ClassId(7).to_string(), "class 7");
+}

@@ -119,6 +119,29 @@ enum Command {
         #[arg(long)]
         trace: Option<std::path::PathBuf>,
     },
+    /// Replay an input log recorded from a real run (`Scheduler::recording`, JSON Lines): check
+    /// that the kernel reproduces every answer and action exactly, then run the oracle over it.
+    /// Also takes the simulator's own JSON input logs (`replay --record`).
+    ReplayLog {
+        /// The log.
+        log: std::path::PathBuf,
+        /// How thorough the oracle is.
+        #[arg(long, value_enum, default_value = "full")]
+        oracle: OracleMode,
+    },
+    /// What if: replay a recorded run's arrivals and bodies under another configuration and
+    /// compare per class (queue wait, run time, timeouts, rejections, throughput).
+    Whatif {
+        /// The input log of the real run (JSON Lines).
+        log: std::path::PathBuf,
+        /// A TOML file of `[[class]]` / `[kernel]` overrides of the recorded configuration, in
+        /// the scenario files' syntax (e.g. `[[class]]` `name = "scraping"` `limit = 2`).
+        #[arg(long)]
+        config: std::path::PathBuf,
+        /// Where to draw the queue-wait comparison.
+        #[arg(long, default_value = "whatif.png")]
+        png: std::path::PathBuf,
+    },
     /// List the built-in scenarios.
     Scenarios,
     /// Validate a scenario file.
@@ -298,6 +321,8 @@ fn run(command: Command) -> Result<i32, String> {
             println!("replay: baton-sim replay --input {}", path.display());
             Ok(1)
         }
+        Command::ReplayLog { log, oracle } => replay_input_log(&log, oracle),
+        Command::Whatif { log, config, png } => whatif_command(&log, &config, &png),
         Command::Swf {
             file,
             limit,
@@ -495,4 +520,80 @@ fn replay_log(path: &std::path::Path, oracle: OracleMode) -> Result<i32, String>
         println!("ok: no violations");
     }
     Ok(i32::from(!out.violations.is_empty()))
+}
+
+fn read_log(path: &std::path::Path) -> Result<(String, baton_sim::input_log::InputLog), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let log = baton_sim::input_log::InputLog::parse(&text)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((text, log))
+}
+
+fn replay_input_log(path: &std::path::Path, oracle: OracleMode) -> Result<i32, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !baton_sim::input_log::InputLog::looks_like(&text) {
+        return replay_log(path, oracle);
+    }
+    let (_, log) = read_log(path)?;
+    match log.reproduce() {
+        Ok(r) => println!(
+            "{}: reproduced exactly: {} inputs, {} actions, every answer and action identical",
+            path.display(),
+            r.inputs,
+            r.actions
+        ),
+        Err(diff) => {
+            println!("{}: NOT reproduced: {diff}", path.display());
+            return Ok(1);
+        }
+    }
+    let Some(cfg) = oracle.config() else {
+        return Ok(0);
+    };
+    let name = path
+        .file_stem()
+        .map_or("log".to_owned(), |s| s.to_string_lossy().into_owned());
+    let out = log.recording(&name).replay(None, cfg)?;
+    for v in &out.violations {
+        println!("VIOLATION {v}");
+    }
+    if out.violations.is_empty() {
+        println!("oracle ({oracle:?}): {} inputs, no violations", out.inputs);
+    }
+    Ok(i32::from(!out.violations.is_empty()))
+}
+
+fn whatif_command(
+    path: &std::path::Path,
+    overrides: &std::path::Path,
+    png: &std::path::Path,
+) -> Result<i32, String> {
+    use baton_sim::whatif;
+    let (_, log) = read_log(path)?;
+    let text =
+        std::fs::read_to_string(overrides).map_err(|e| format!("{}: {e}", overrides.display()))?;
+    let o: whatif::Overrides =
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", overrides.display()))?;
+    let other = o
+        .apply(&log.config)
+        .map_err(|e| format!("{}: {e}", overrides.display()))?;
+    let recorded = whatif::replay(&log, &log.config)?;
+    let whatif = whatif::replay(&log, &other)?;
+    let label = overrides
+        .file_stem()
+        .map_or("what if".to_owned(), |s| s.to_string_lossy().into_owned());
+    let columns: [(&str, &[whatif::ClassStats]); 2] =
+        [("recorded", &recorded), (label.as_str(), &whatif)];
+    println!(
+        "{}: {} inputs recorded; arrivals and bodies replayed under the recorded configuration and under {}\n",
+        path.display(),
+        log.entries.len(),
+        overrides.display()
+    );
+    print!("{}", whatif::table(&columns));
+    match whatif::plot(&columns, png) {
+        Ok(()) => println!("\nplot: {}", png.display()),
+        Err(e) => println!("\nplot skipped: {e}"),
+    }
+    Ok(0)
 }

@@ -30,8 +30,10 @@
 pub mod campaign;
 mod fault;
 pub mod harness;
+pub mod input_log;
 pub mod mutant;
 pub mod oracle;
+pub mod plot;
 pub mod property;
 pub mod record;
 pub mod reference;
@@ -44,6 +46,7 @@ pub mod timing;
 pub mod trace;
 mod trace_read;
 pub mod under_test;
+pub mod whatif;
 mod workload;
 pub mod world;
 

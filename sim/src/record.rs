@@ -60,15 +60,16 @@ pub struct ReplayOutcome {
     pub inputs: u64,
 }
 
+/// Maps the ids a recorded run handed out to the ones a replaying kernel hands out.
 #[derive(Default)]
-struct IdMap {
+pub(crate) struct IdMap {
     tasks: BTreeMap<u64, TaskId>,
     sessions: BTreeMap<u64, SessionId>,
     groups: BTreeMap<u32, GroupId>,
 }
 
 impl IdMap {
-    fn task(&self, t: TaskId) -> TaskId {
+    pub(crate) fn task(&self, t: TaskId) -> TaskId {
         self.tasks
             .get(&t.0)
             .copied()
@@ -97,7 +98,7 @@ impl IdMap {
         }
     }
 
-    fn input(&self, input: &Input) -> Input {
+    pub(crate) fn input(&self, input: &Input) -> Input {
         match input.clone() {
             Input::JoinGroup { group, session } => Input::JoinGroup {
                 group,
@@ -119,6 +120,15 @@ impl IdMap {
                 task: self.task(task),
                 progress,
             },
+            Input::ProgressAttempt {
+                task,
+                attempt,
+                progress,
+            } => Input::ProgressAttempt {
+                task: self.task(task),
+                attempt,
+                progress,
+            },
             Input::Finished { task, exit } => Input::Finished {
                 task: self.task(task),
                 exit,
@@ -136,7 +146,11 @@ impl IdMap {
         }
     }
 
-    fn learn(&mut self, original: Option<Applied>, now: &Result<Applied, baton_kernel::Error>) {
+    pub(crate) fn learn(
+        &mut self,
+        original: Option<Applied>,
+        now: &Result<Applied, baton_kernel::Error>,
+    ) {
         match (original, now) {
             (Some(Applied::Task(a)), Ok(Applied::Task(b))) => {
                 self.tasks.insert(a.0, *b);

@@ -1091,7 +1091,7 @@ impl Scenario {
     /// The kernel configuration: the preset (if any) with the class and kernel overrides.
     /// Errors name the field.
     pub fn kernel_config(&self) -> Result<Config, (String, String)> {
-        let mut config = match self.preset.as_deref() {
+        let config = match self.preset.as_deref() {
             None => Config::new(Vec::new()),
             Some("session_manager") => preset::session_manager(),
             Some("cache_tracker") => preset::cache_tracker(),
@@ -1105,52 +1105,7 @@ impl Scenario {
                 ));
             }
         };
-        for (i, spec) in self.classes.iter().enumerate() {
-            let pos = config.classes.iter().position(|c| c.name == spec.name);
-            let mut class = match pos {
-                Some(p) => config.classes[p].clone(),
-                None => {
-                    let exclusive = spec.exclusive.ok_or_else(|| {
-                        (
-                            format!("class[{i}].exclusive"),
-                            format!("new class {:?} must say whether it is exclusive", spec.name),
-                        )
-                    })?;
-                    let priority = spec.priority.unwrap_or(1);
-                    if exclusive {
-                        ClassConfig::exclusive(&spec.name, priority)
-                    } else {
-                        ClassConfig::background(&spec.name, priority)
-                    }
-                }
-            };
-            apply_class(&mut class, spec);
-            match pos {
-                Some(p) => config.classes[p] = class,
-                None => config.classes.push(class),
-            }
-        }
-        if config.classes.is_empty() {
-            return Err((
-                "class".to_owned(),
-                "no classes: give a preset or [[class]] tables".to_owned(),
-            ));
-        }
-        let k = &self.kernel;
-        let l = &mut config.limits;
-        set(&mut l.queue_len_max, k.queue_len_max);
-        set(&mut l.background_queue_len_max, k.background_queue_len_max);
-        set(&mut l.tasks_max, k.tasks_max);
-        set(&mut l.sessions_max, k.sessions_max);
-        set(&mut l.children_max, k.children_max);
-        set(&mut l.message_len_max, k.message_len_max);
-        if let Some(ms) = k.cleanup_interval_ms {
-            config.cleanup_interval = Duration::from_millis(ms);
-        }
-        if let Some(ms) = k.disconnect_grace_ms {
-            config.disconnect_grace = Duration::from_millis(ms);
-        }
-        Ok(config)
+        apply_overrides(config, &self.classes, &self.kernel)
     }
 
     /// The concrete plan for `seed`: with `swarm`, the knobs are drawn from `rng` first.
@@ -1169,6 +1124,62 @@ fn ms_opt(ms: Option<u64>, slot: &mut Option<Duration>) {
     if let Some(ms) = ms {
         *slot = (ms > 0).then(|| Duration::from_millis(ms));
     }
+}
+
+/// `config` with the `[[class]]` and `[kernel]` overrides of a scenario (or a what-if file)
+/// applied: a class named like an existing one changes only the fields given; a new name adds a
+/// class (it must say whether it is exclusive). Errors name the offending field.
+pub fn apply_overrides(
+    mut config: Config,
+    classes: &[ClassSpec],
+    kernel: &KernelSpec,
+) -> Result<Config, (String, String)> {
+    for (i, spec) in classes.iter().enumerate() {
+        let pos = config.classes.iter().position(|c| c.name == spec.name);
+        let mut class = match pos {
+            Some(p) => config.classes[p].clone(),
+            None => {
+                let exclusive = spec.exclusive.ok_or_else(|| {
+                    (
+                        format!("class[{i}].exclusive"),
+                        format!("new class {:?} must say whether it is exclusive", spec.name),
+                    )
+                })?;
+                let priority = spec.priority.unwrap_or(1);
+                if exclusive {
+                    ClassConfig::exclusive(&spec.name, priority)
+                } else {
+                    ClassConfig::background(&spec.name, priority)
+                }
+            }
+        };
+        apply_class(&mut class, spec);
+        match pos {
+            Some(p) => config.classes[p] = class,
+            None => config.classes.push(class),
+        }
+    }
+    if config.classes.is_empty() {
+        return Err((
+            "class".to_owned(),
+            "no classes: give a preset or [[class]] tables".to_owned(),
+        ));
+    }
+    let k = kernel;
+    let l = &mut config.limits;
+    set(&mut l.queue_len_max, k.queue_len_max);
+    set(&mut l.background_queue_len_max, k.background_queue_len_max);
+    set(&mut l.tasks_max, k.tasks_max);
+    set(&mut l.sessions_max, k.sessions_max);
+    set(&mut l.children_max, k.children_max);
+    set(&mut l.message_len_max, k.message_len_max);
+    if let Some(ms) = k.cleanup_interval_ms {
+        config.cleanup_interval = Duration::from_millis(ms);
+    }
+    if let Some(ms) = k.disconnect_grace_ms {
+        config.disconnect_grace = Duration::from_millis(ms);
+    }
+    Ok(config)
 }
 
 fn apply_class(class: &mut ClassConfig, spec: &ClassSpec) {

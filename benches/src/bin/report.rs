@@ -12,7 +12,6 @@
 //! inputs per second with the oracle off and full.
 
 use plotters::prelude::*;
-use plotters::style::FontStyle;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::error::Error;
@@ -449,20 +448,11 @@ fn simulator_tables(m: &Medians, elements: &Elements, extra: &Path) {
 /// One line of the plot: criterion group, function, legend, colour, dashed (thin).
 struct Series(&'static str, &'static str, &'static str, RGBColor, bool);
 
-const FONT_PATHS: [&str; 2] = [
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-];
 
 /// Draws ns per cycle against queued tasks (log-log), one line per implementation at 1k
 /// sessions plus the kernel at 1 and 100k sessions.
 fn plot(m: &Medians, path: &Path) -> Result<(), Box<dyn Error>> {
-    let font = FONT_PATHS
-        .iter()
-        .find_map(|p| std::fs::read(p).ok())
-        .ok_or("no DejaVuSans.ttf found for the plot's text")?;
-    plotters::style::register_font("sans-serif", FontStyle::Normal, Box::leak(font.into()))
-        .map_err(|_| "bad font")?;
+    baton_sim::plot::register_font()?;
     let (w, h) = (1000u32, 640u32);
     let mut buf = vec![255u8; (w * h * 3) as usize];
     {
@@ -576,15 +566,7 @@ fn plot(m: &Medians, path: &Path) -> Result<(), Box<dyn Error>> {
             .draw()?;
         root.present()?;
     }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let mut enc = png::Encoder::new(file, w, h);
-    enc.set_color(png::ColorType::Rgb);
-    enc.set_depth(png::BitDepth::Eight);
-    enc.write_header()?.write_image_data(&buf)?;
-    Ok(())
+    baton_sim::plot::write_png(&buf, w, h, path)
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
