@@ -448,7 +448,6 @@ fn simulator_tables(m: &Medians, elements: &Elements, extra: &Path) {
 /// One line of the plot: criterion group, function, legend, colour, dashed (thin).
 struct Series(&'static str, &'static str, &'static str, RGBColor, bool);
 
-
 /// Draws ns per cycle against queued tasks (log-log), one line per implementation at 1k
 /// sessions plus the kernel at 1 and 100k sessions.
 fn plot(m: &Medians, path: &Path) -> Result<(), Box<dyn Error>> {

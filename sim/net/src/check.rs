@@ -7,6 +7,7 @@
 //! | [`Accounting`](Property::Accounting) | every task submitted by a client incarnation that was not crashed reaches exactly one terminal state; none resolves twice; none resolves unsubmitted |
 //! | [`Liveness`](Property::Liveness) | after the heal the run drains before its deadline (every client finishes, the server is idle), operations submitted once the heal has settled complete, and no disconnect reports stuck tasks |
 //! | [`Determinism`](Property::Determinism) | the same seed gives the same log hash (checked by running twice, not here) |
+//! | [`Oracle`](Property::Oracle) | every client incarnation's kernel input log (recorded by the real adapter) replays exactly, and the simulator's full oracle — the predictive model and every property of DESIGN.md — holds on it |
 
 use crate::log::{Class, Entry, Event};
 use crate::scenario::{Plan, Scenario};
@@ -29,6 +30,8 @@ pub enum Property {
     Determinism,
     /// The simulation itself failed (a host's software returned an error).
     Host,
+    /// The simulator's oracle, on the adapter's recorded kernel inputs.
+    Oracle,
 }
 
 impl Property {
@@ -41,6 +44,7 @@ impl Property {
             Property::Liveness => "liveness",
             Property::Determinism => "determinism",
             Property::Host => "host",
+            Property::Oracle => "oracle",
         }
     }
 }

@@ -138,6 +138,34 @@ pub struct ClientSpec {
     pub log: Log,
     /// Incarnations started so far.
     pub incs: AtomicU32,
+    /// Each incarnation's kernel input log, as its scheduler recorded it.
+    pub recordings: Mutex<Vec<Recording>>,
+}
+
+/// A scheduler's input log, written into memory.
+#[derive(Clone, Debug, Default)]
+pub struct Recording(pub Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Recording {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Recording {
+    /// The log's text so far.
+    pub fn text(&self) -> String {
+        let bytes = self.0.lock().map(|b| b.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
 }
 
 /// The session's name on the kernel and on the wire.
@@ -160,7 +188,15 @@ pub async fn run(spec: Arc<ClientSpec>) -> turmoil::Result {
         Clock::Tokio => Arc::new(tokio_rt),
         Clock::Wall => Arc::new(WallClockRuntime(tokio_rt)),
     };
-    let scheduler = Scheduler::with_runtime(spec.timing.kernel_config(), runtime)?;
+    let recording = Recording::default();
+    if let Ok(mut all) = spec.recordings.lock() {
+        all.push(recording.clone());
+    }
+    let scheduler = Scheduler::recording(
+        spec.timing.kernel_config(),
+        Some(runtime),
+        recording.clone(),
+    )?;
     scheduler.inject_fault(spec.fault);
     let mut links = Vec::new();
     let mut ids = Vec::new();

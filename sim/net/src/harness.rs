@@ -24,6 +24,9 @@ pub struct Options {
     pub fault: Option<Fault>,
     /// The clients' runtime clock.
     pub clock: Clock,
+    /// Skip the simulator's oracle over the recorded kernel inputs (property `oracle`; on by
+    /// default).
+    pub without_oracle: bool,
 }
 
 /// What a run gives.
@@ -41,6 +44,8 @@ pub struct Report {
     pub stats: Stats,
     /// The event log.
     pub log: Log,
+    /// Each client incarnation's kernel input log (JSON Lines), in client order.
+    pub recordings: Vec<String>,
 }
 
 impl Report {
@@ -122,6 +127,7 @@ pub fn run_plan(scenario: &Scenario, plan: &Plan, seed: u64, options: Options) -
         incs: Arc::new(AtomicU32::new(0)),
     };
     sim.host("server", move || server::serve(server_spec.clone()));
+    let mut specs = Vec::new();
     for (client, ops) in plan.clients.iter().enumerate() {
         let client = u8::try_from(client).expect("few clients");
         let spec = Arc::new(ClientSpec {
@@ -133,7 +139,9 @@ pub fn run_plan(scenario: &Scenario, plan: &Plan, seed: u64, options: Options) -
             clock: options.clock,
             log: log.clone(),
             incs: AtomicU32::new(0),
+            recordings: std::sync::Mutex::new(Vec::new()),
         });
+        specs.push(spec.clone());
         sim.host(client_host(client), move || client::run(spec.clone()));
     }
 
@@ -257,7 +265,29 @@ pub fn run_plan(scenario: &Scenario, plan: &Plan, seed: u64, options: Options) -
         }
     }
     stats.sim_ms = sim.elapsed().as_millis() as u64;
+    // Dropping the simulation drops every scheduler still alive, which flushes its log.
     drop(sim);
+    let recordings: Vec<(String, String)> = specs
+        .iter()
+        .flat_map(|spec| {
+            let logs = spec
+                .recordings
+                .lock()
+                .map(|r| r.clone())
+                .unwrap_or_default();
+            logs.into_iter().enumerate().map(move |(inc, r)| {
+                (
+                    format!("client {} incarnation {inc}", spec.client),
+                    r.text(),
+                )
+            })
+        })
+        .collect();
+    if !options.without_oracle {
+        for (who, text) in &recordings {
+            violations.extend(oracle_check(who, text));
+        }
+    }
 
     let entries = log.entries();
     violations.extend(check::check(scenario, &plan, &entries, finished));
@@ -281,6 +311,7 @@ pub fn run_plan(scenario: &Scenario, plan: &Plan, seed: u64, options: Options) -
         violations,
         stats,
         log,
+        recordings: recordings.into_iter().map(|(_, text)| text).collect(),
     }
 }
 
@@ -379,5 +410,36 @@ fn heal(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, log: &Log) {
             host,
             Duration::from_millis(scenario.max_latency_ms),
         );
+    }
+}
+
+/// The simulator's oracle over one client incarnation's recorded kernel inputs (`who` names it
+/// in the violations): the log must replay exactly (every answer and action), and the full
+/// oracle must hold on it. A crashed incarnation's log ends where the crash cut it: still a
+/// valid run, just a shorter one.
+pub fn oracle_check(who: &str, text: &str) -> Vec<Violation> {
+    let violation = |detail: String| Violation {
+        property: Property::Oracle,
+        detail: format!("{who}: {detail}"),
+    };
+    let log = match baton_sim::input_log::InputLog::parse(text) {
+        Ok(log) => log,
+        Err(e) => return vec![violation(format!("unreadable input log: {e}"))],
+    };
+    if let Err(diff) = log.reproduce() {
+        return vec![violation(format!(
+            "the recorded run does not replay: {diff}"
+        ))];
+    }
+    match log
+        .recording(who)
+        .replay(None, baton_sim::OracleConfig::full())
+    {
+        Ok(r) => r
+            .violations
+            .into_iter()
+            .map(|v| violation(v.to_string()))
+            .collect(),
+        Err(e) => vec![violation(e)],
     }
 }

@@ -29,6 +29,7 @@ pub fn parse_fault(name: &str) -> Option<Options> {
             return Some(Options {
                 fault: None,
                 clock: Clock::Wall,
+                ..Options::default()
             });
         }
         _ => return None,
@@ -36,6 +37,7 @@ pub fn parse_fault(name: &str) -> Option<Options> {
     Some(Options {
         fault: Some(fault),
         clock: Clock::Tokio,
+        ..Options::default()
     })
 }
 
