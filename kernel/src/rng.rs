@@ -49,6 +49,13 @@ mod tests {
     }
 
     #[test]
+    fn up_to_reaches_both_ends() {
+        let mut r = Rng::new(3);
+        let draws: Vec<u64> = (0..64).map(|_| r.up_to(1)).collect();
+        assert!(draws.contains(&0) && draws.contains(&1), "{draws:?}");
+    }
+
+    #[test]
     fn known_first_value() {
         // Reference value of SplitMix64 seeded with 0: guards against accidental edits.
         assert_eq!(Rng::new(0).next_u64(), 0xE220_A839_7B1D_CDAF);

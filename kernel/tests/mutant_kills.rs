@@ -685,3 +685,69 @@ fn a_snapshot_with_a_timer_at_the_wrong_instant_is_refused() {
 fn class_ids_print_with_their_number() {
     assert_eq!(ClassId(7).to_string(), "class 7");
 }
+
+/// invariants.rs `check_invariants` over `Fences::tasks`: a fence that says its task is still in
+/// the registry when the record is gone is refused.
+#[test]
+fn a_snapshot_whose_fence_disagrees_with_the_registry_is_refused() {
+    let mut v = snapshot(&fenced_a());
+    v["fences"]["by_task"]["1"]["abandoned"] = serde_json::json!(false);
+    v["fences"]["abandoned"] = serde_json::json!(0);
+    let err = restore(&v).unwrap_err();
+    assert!(err.contains("fence of task 1"), "{err}");
+}
+
+/// invariants.rs `check_bounds`: a snapshot with more sessions than its `sessions_max` is
+/// refused.
+#[test]
+fn a_snapshot_over_its_session_bound_is_refused() {
+    let mut k = Kernel::new(Config::new(vec![ClassConfig::exclusive("io", 5)])).unwrap();
+    k.connect(at(0), "a").unwrap();
+    k.connect(at(0), "b").unwrap();
+    let mut v = snapshot(&k);
+    assert!(restore(&v).is_ok());
+    v["config"]["limits"]["sessions_max"] = serde_json::json!(1);
+    let err = restore(&v).unwrap_err();
+    assert!(err.contains("sessions over their bound"), "{err}");
+}
+
+/// kernel.rs `submit`: a session id the kernel never issued is an unknown target, not a closed
+/// session.
+#[test]
+fn a_never_issued_session_is_an_unknown_target() {
+    let mut k = Kernel::new(Config::new(vec![ClassConfig::exclusive("io", 5)])).unwrap();
+    let a = k.connect(at(0), "a").unwrap();
+    let next = baton_kernel::SessionId(a.0 + 1);
+    assert_eq!(
+        k.submit(at(0), Submit::new(IO, Target::Session(next))),
+        Err(Error::Refused(baton_kernel::RejectReason::UnknownTarget))
+    );
+    k.disconnect(at(0), "a").unwrap();
+    drain(&mut k);
+    assert_eq!(
+        k.submit(at(0), Submit::new(IO, Target::Session(a))),
+        Err(Error::Refused(baton_kernel::RejectReason::SessionClosed))
+    );
+}
+
+/// kernel.rs `truncate`: an over-long error is cut on a character boundary at or below
+/// `error_len_max` bytes, never above.
+#[test]
+fn over_long_errors_are_cut_on_a_character_boundary() {
+    let mut config = Config::new(vec![ClassConfig::exclusive("io", 5).without_timeouts()]);
+    config.limits.error_len_max = 5;
+    let mut k = Kernel::new(config).unwrap();
+    let a = k.connect(at(0), "a").unwrap();
+    let t = k
+        .submit(at(0), Submit::new(IO, Target::Session(a)))
+        .unwrap();
+    drain(&mut k);
+    // 'é' is two bytes, at bytes 4..6: a cut at 5 would split it.
+    let exit = Exit::Failed {
+        error: "abcdéfgh".to_owned(),
+        retryable: false,
+    };
+    k.finished(at(1), t, exit).unwrap();
+    drain(&mut k);
+    assert_eq!(k.task(t).unwrap().error.as_deref(), Some("abcd"));
+}
