@@ -751,3 +751,92 @@ fn over_long_errors_are_cut_on_a_character_boundary() {
     drain(&mut k);
     assert_eq!(k.task(t).unwrap().error.as_deref(), Some("abcd"));
 }
+
+/// kernel.rs `may_retry`: a retry re-enters its queue, so it needs room there — a group task or
+/// a background task whose queue is exactly full is not retried and ends failed.
+#[test]
+fn a_retry_into_an_exactly_full_queue_is_not_made() {
+    let retry = RetryPolicy {
+        max_attempts: 3,
+        base: Duration::from_secs(1),
+        cap: Duration::from_secs(1),
+        jitter_permille: 0,
+    };
+    let flaky = || Exit::Failed {
+        error: "flaky".to_owned(),
+        retryable: true,
+    };
+    for target_kind in ["group", "background"] {
+        let mut config = Config::new(vec![
+            ClassConfig::exclusive("io", 5)
+                .without_timeouts()
+                .with_limit(1)
+                .with_retry(retry.clone()),
+            ClassConfig::background("bg", 5)
+                .without_timeouts()
+                .with_limit(1)
+                .with_retry(retry.clone()),
+        ]);
+        config.limits.queue_len_max = 1;
+        config.limits.background_queue_len_max = 1;
+        let mut k = Kernel::new(config).unwrap();
+        let a = k.connect(at(0), "a").unwrap();
+        let (class, target) = match target_kind {
+            "group" => (IO, Target::Group(k.join_group(at(0), "g", a).unwrap())),
+            _ => (ClassId(1), Target::None),
+        };
+        let first = k.submit(at(0), Submit::new(class, target)).unwrap();
+        // The second waits: the queue now holds exactly its bound.
+        let second = k.submit(at(0), Submit::new(class, target)).unwrap();
+        drain(&mut k);
+        assert_eq!(k.task(second).unwrap().state, TaskState::Queued);
+        k.finished(at(1), first, flaky()).unwrap();
+        drain(&mut k);
+        let view = k.task(first).unwrap();
+        assert_eq!(
+            view.state,
+            TaskState::Failed,
+            "{target_kind}: no room to retry"
+        );
+        assert_eq!(view.attempt, 1, "{target_kind}");
+    }
+}
+
+/// query.rs `better_competitors`: a group task of a limited class counts the better tasks of
+/// its own group lane once, and those of the other groups' lanes as slot competitors.
+#[test]
+fn explain_counts_other_groups_and_its_own_group_once() {
+    let mut k = Kernel::new(Config::new(vec![
+        ClassConfig::exclusive("io", 5)
+            .without_timeouts()
+            .with_limit(1),
+    ]))
+    .unwrap();
+    let s1 = k.connect(at(0), "s1").unwrap();
+    let s2 = k.connect(at(0), "s2").unwrap();
+    let s3 = k.connect(at(0), "s3").unwrap();
+    let g1 = k.join_group(at(0), "g1", s1).unwrap();
+    let g2 = k.join_group(at(0), "g2", s2).unwrap();
+    // The one slot is taken on s3.
+    k.submit(at(0), Submit::new(IO, Target::Session(s3)))
+        .unwrap();
+    // Queued in order: two on g1, one on g2, then the one explained, on g1.
+    for g in [g1, g1, g2] {
+        k.submit(at(1), Submit::new(IO, Target::Group(g))).unwrap();
+    }
+    let last = k.submit(at(2), Submit::new(IO, Target::Group(g1))).unwrap();
+    drain(&mut k);
+    assert_eq!(
+        k.explain(last),
+        Some(baton_kernel::Explanation::Queued {
+            blockers: vec![
+                baton_kernel::Blocker::ClassAtLimit {
+                    class: IO,
+                    running: 1,
+                    limit: 1
+                },
+                baton_kernel::Blocker::BehindBetter { count: 3 }
+            ]
+        })
+    );
+}
