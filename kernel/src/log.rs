@@ -11,6 +11,7 @@
 use crate::action::Action;
 use crate::config::Config;
 use crate::input::{Applied, Input};
+use crate::task::RejectReason;
 use crate::time::Instant;
 use serde::{Deserialize, Serialize};
 
@@ -82,9 +83,20 @@ pub struct LogEntry {
     /// The refusal, in words, when it did not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The rejection reason, when the refusal was `Error::Refused`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<RejectReason>,
+    /// How many of `actions` came first from deadlines the input caught up on
+    /// (`Kernel::caught_up_actions`): they were decided before the input itself.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub caught_up: usize,
     /// The actions drained after the input, each with the kernel instant it was decided at.
     #[serde(default)]
     pub actions: Vec<(Instant, Action)>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// A log this kernel cannot read.

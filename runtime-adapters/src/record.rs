@@ -33,14 +33,26 @@ impl Recorder {
         })
     }
 
-    /// An input was applied at `t` and answered `result`.
-    pub(crate) fn input(&mut self, t: Instant, input: Input, result: &Result<Applied, Error>) {
+    /// An input was applied at `t` and answered `result`; the first `caught_up` of the actions
+    /// that follow came from deadlines it caught up on.
+    pub(crate) fn input(
+        &mut self,
+        t: Instant,
+        input: Input,
+        result: &Result<Applied, Error>,
+        caught_up: usize,
+    ) {
         self.end_entry();
         self.pending = Some(LogEntry {
             t,
             input,
             result: result.as_ref().ok().copied(),
             error: result.as_ref().err().map(ToString::to_string),
+            refused: match result {
+                Err(Error::Refused(reason)) => Some(*reason),
+                _ => None,
+            },
+            caught_up,
             actions: Vec::new(),
         });
     }

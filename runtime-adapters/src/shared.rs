@@ -146,7 +146,7 @@ impl Core {
             None => self.kernel.apply(now, input),
             Some(recorder) => {
                 let result = self.kernel.apply(now, input.clone());
-                recorder.input(now, input, &result);
+                recorder.input(now, input, &result, self.kernel.caught_up_actions());
                 result
             }
         }
@@ -216,7 +216,7 @@ impl Core {
                 Ok(r) => Ok(answer(*r)),
                 Err(e) => Err(e.clone()),
             };
-            recorder.input(now, input(), &result);
+            recorder.input(now, input(), &result, self.kernel.caught_up_actions());
         }
     }
 

@@ -128,6 +128,9 @@ enum Command {
         /// How thorough the oracle is.
         #[arg(long, value_enum, default_value = "full")]
         oracle: OracleMode,
+        /// Also write the recorded run as a JSONL trace (the simulator's trace format) here.
+        #[arg(long)]
+        trace: Option<std::path::PathBuf>,
     },
     /// What if: replay a recorded run's arrivals and bodies under another configuration and
     /// compare per class (queue wait, run time, timeouts, rejections, throughput).
@@ -321,7 +324,9 @@ fn run(command: Command) -> Result<i32, String> {
             println!("replay: baton-sim replay --input {}", path.display());
             Ok(1)
         }
-        Command::ReplayLog { log, oracle } => replay_input_log(&log, oracle),
+        Command::ReplayLog { log, oracle, trace } => {
+            replay_input_log(&log, oracle, trace.as_deref())
+        }
         Command::Whatif { log, config, png } => whatif_command(&log, &config, &png),
         Command::Swf {
             file,
@@ -529,12 +534,23 @@ fn read_log(path: &std::path::Path) -> Result<(String, baton_sim::input_log::Inp
     Ok((text, log))
 }
 
-fn replay_input_log(path: &std::path::Path, oracle: OracleMode) -> Result<i32, String> {
+fn replay_input_log(
+    path: &std::path::Path,
+    oracle: OracleMode,
+    trace: Option<&std::path::Path>,
+) -> Result<i32, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     if !baton_sim::input_log::InputLog::looks_like(&text) {
+        if trace.is_some() {
+            return Err("--trace needs an input log recorded by Scheduler::recording".to_owned());
+        }
         return replay_log(path, oracle);
     }
     let (_, log) = read_log(path)?;
+    if let Some(out) = trace {
+        let hash = log.write_trace(trace_sink(Some(out))?)?;
+        println!("trace: {} (hash {hash:016x})", out.display());
+    }
     match log.reproduce() {
         Ok(r) => println!(
             "{}: reproduced exactly: {} inputs, {} actions, every answer and action identical",

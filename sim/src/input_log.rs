@@ -132,3 +132,164 @@ impl InputLog {
         }
     }
 }
+
+impl InputLog {
+    /// Writes the recorded run as a trace in the simulator's format (`docs/design.md`, "Trace
+    /// format") to `sink`, and returns the trace's hash. Events are stamped with their kernel
+    /// instants and written in the kernel's order (what an input caught up on comes before the
+    /// input). A body's `run_begin` is its `Start` (the adapter spawns it then) and its
+    /// `run_end` the instant its report was accepted.
+    pub fn write_trace(&self, sink: Option<Box<dyn std::io::Write + Send>>) -> Result<u64, String> {
+        use crate::trace::{SessionLabel, Trace, TraceEvent, TraceOutcome};
+        use baton_kernel::{Applied, Input, Notice, Outcome, Target};
+        use std::collections::BTreeMap;
+        let mut trace = Trace::new(sink);
+        trace.config(&self.config);
+        let mut sessions: BTreeMap<u64, SessionLabel> = BTreeMap::new();
+        let mut groups: BTreeMap<u32, String> = BTreeMap::new();
+        let label = |sessions: &BTreeMap<u64, SessionLabel>, id: u64| {
+            sessions.get(&id).cloned().unwrap_or(SessionLabel {
+                name: "unknown".to_owned(),
+                id,
+            })
+        };
+        let class_of = |c: baton_kernel::ClassId| self.config.classes.get(c.index());
+        for entry in &self.entries {
+            let t = entry.t.as_nanos();
+            let split = entry.caught_up.min(entry.actions.len());
+            let (caught_up, own) = entry.actions.split_at(split);
+            let mut events: Vec<TraceEvent> = Vec::new();
+            let action_events = |actions: &[(Instant, Action)],
+                                 sessions: &BTreeMap<u64, SessionLabel>,
+                                 events: &mut Vec<TraceEvent>| {
+                for (at, action) in actions {
+                    let t = at.as_nanos();
+                    match action {
+                        Action::Start {
+                            task,
+                            session,
+                            attempt,
+                            ..
+                        } => {
+                            events.push(TraceEvent::Start {
+                                t,
+                                task: *task,
+                                session: session.map(|s| label(sessions, s.0)),
+                                attempt: *attempt,
+                            });
+                            events.push(TraceEvent::RunBegin { t, task: *task });
+                        }
+                        Action::Cancel { task, reason } => events.push(TraceEvent::Cancel {
+                            t,
+                            task: *task,
+                            reason: *reason,
+                        }),
+                        Action::Abort { task } => events.push(TraceEvent::Abort { t, task: *task }),
+                        Action::Notify(Notice::Finished { task, outcome }) => {
+                            let outcome = match outcome {
+                                Outcome::Completed => TraceOutcome::Completed,
+                                Outcome::Failed => TraceOutcome::Failed,
+                                Outcome::Cancelled(_) => TraceOutcome::Cancelled,
+                                Outcome::TimedOut(_) => TraceOutcome::TimedOut,
+                                Outcome::Rejected(r) => TraceOutcome::Rejected(*r),
+                                Outcome::Abandoned => TraceOutcome::Abandoned,
+                            };
+                            events.push(TraceEvent::Finish {
+                                t,
+                                task: *task,
+                                outcome,
+                            });
+                        }
+                        Action::Notify(Notice::Retrying { task, at, .. }) => {
+                            events.push(TraceEvent::Retry {
+                                t,
+                                task: *task,
+                                at: at.as_nanos(),
+                            })
+                        }
+                        Action::Notify(Notice::Removed { task }) => {
+                            events.push(TraceEvent::Gc { t, task: *task })
+                        }
+                        Action::Notify(Notice::Closed(_)) => {}
+                    }
+                }
+            };
+            action_events(caught_up, &sessions, &mut events);
+            match (&entry.input, entry.result) {
+                (Input::Connect { name }, Some(Applied::Session(id))) => {
+                    let session = SessionLabel {
+                        name: name.clone(),
+                        id: id.0,
+                    };
+                    sessions.insert(id.0, session.clone());
+                    events.push(TraceEvent::Connect { t, session });
+                }
+                (Input::Disconnect { .. }, Some(Applied::Session(id))) => {
+                    events.push(TraceEvent::Disconnect {
+                        t,
+                        session: label(&sessions, id.0),
+                    });
+                }
+                (Input::JoinGroup { group, .. }, Some(Applied::Group(g))) => {
+                    groups.insert(g.0, group.clone());
+                }
+                (Input::Shutdown { grace }, Some(_)) => events.push(TraceEvent::Shutdown {
+                    t,
+                    grace_ns: grace.as_nanos(),
+                }),
+                (Input::Progress { task, .. } | Input::ProgressAttempt { task, .. }, Some(_)) => {
+                    events.push(TraceEvent::Progress { t, task: *task })
+                }
+                (Input::Finished { task, .. } | Input::FinishedAttempt { task, .. }, Some(_)) => {
+                    events.push(TraceEvent::RunEnd { t, task: *task })
+                }
+                (Input::Submit(s), result) => {
+                    let class = class_of(s.class).map_or("unknown".to_owned(), |c| c.name.clone());
+                    let session = match s.target {
+                        Target::Session(id) => Some(label(&sessions, id.0)),
+                        _ => None,
+                    };
+                    let group = match s.target {
+                        Target::Group(g) => Some(
+                            groups
+                                .get(&g.0)
+                                .cloned()
+                                .unwrap_or_else(|| format!("unknown-group-{}", g.0)),
+                        ),
+                        _ => None,
+                    };
+                    match (result, entry.refused) {
+                        (Some(Applied::Task(task)), _) => events.push(TraceEvent::Submit {
+                            t,
+                            task,
+                            class,
+                            priority: s
+                                .priority
+                                .unwrap_or(class_of(s.class).map_or(0, |c| c.priority)),
+                            session,
+                            group,
+                            parent: s.parent,
+                        }),
+                        (None, Some(reason)) => events.push(TraceEvent::SubmitRefused {
+                            t,
+                            class,
+                            session,
+                            group,
+                            reason,
+                        }),
+                        _ => {}
+                    }
+                }
+                _ => {}
+            }
+            action_events(own, &sessions, &mut events);
+            for e in &events {
+                e.write(&mut trace);
+            }
+        }
+        trace
+            .finish()
+            .map_err(|e| format!("writing the trace: {e}"))?;
+        Ok(trace.hash())
+    }
+}

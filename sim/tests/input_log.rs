@@ -210,3 +210,44 @@ fn what_if_files_are_checked() {
     let err = o.apply(&config()).unwrap_err();
     assert!(err.contains("exclusive"), "{err}");
 }
+
+#[test]
+fn a_recorded_run_writes_a_trace_in_the_simulators_format() {
+    use baton_sim::trace::{self, TraceEvent};
+    let log = InputLog::parse(&recorded_run()).unwrap();
+    let trace_text = Buffer::default();
+    let hash = log.write_trace(Some(Box::new(trace_text.clone()))).unwrap();
+    let text = String::from_utf8(trace_text.0.lock().unwrap().clone()).unwrap();
+    // The same log, the same trace.
+    assert_eq!(log.write_trace(None).unwrap(), hash);
+    let events = trace::read(&text).unwrap();
+    let TraceEvent::Config(config) = &events[0] else {
+        panic!("the first line is the config: {:?}", events[0]);
+    };
+    assert_eq!(config.to_config(), log.config);
+    let count = |kind: &str| events.iter().filter(|e| e.kind() == kind).count();
+    let actions = |f: fn(&Action) -> bool| {
+        log.entries
+            .iter()
+            .flat_map(|e| &e.actions)
+            .filter(|(_, a)| f(a))
+            .count()
+    };
+    assert_eq!(
+        count("start"),
+        actions(|a| matches!(a, Action::Start { .. }))
+    );
+    assert_eq!(count("run_begin"), count("start"));
+    assert_eq!(
+        count("finish"),
+        actions(|a| matches!(a, Action::Notify(baton_kernel::Notice::Finished { .. })))
+    );
+    assert_eq!(count("connect"), 6);
+    assert_eq!(count("submit"), 18 + 2);
+    assert_eq!(count("shutdown"), 1);
+    // Every attempt that started and reported has its run_end.
+    assert_eq!(count("run_end"), count("start"));
+    // Kernel instants, in the kernel's order: never backwards.
+    let times: Vec<u64> = events.iter().filter_map(TraceEvent::t).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+}
