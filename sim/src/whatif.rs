@@ -380,7 +380,7 @@ pub fn replay(log: &InputLog, config: &Config) -> Result<Vec<ClassStats>, String
                     let recorded = original
                         .get(&task)
                         .and_then(|o| bodies.attempts.get(o))
-                        .and_then(|a| a.get(attempt as usize - 1).or(a.last()));
+                        .and_then(|a| a.get(attempt.saturating_sub(1) as usize).or(a.last()));
                     let body = match recorded {
                         Some(b) => b.clone(),
                         None => Body {
