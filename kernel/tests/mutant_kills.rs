@@ -840,3 +840,30 @@ fn explain_counts_other_groups_and_its_own_group_once() {
         })
     );
 }
+
+/// log.rs `LogHeader::check`: a header of this format and version is readable; another format
+/// or version is a typed error naming what was found.
+#[test]
+fn log_headers_of_another_format_or_version_are_refused() {
+    use baton_kernel::{LOG_FORMAT, LOG_VERSION, LogError, LogHeader};
+    let good = LogHeader::new(Config::new(vec![ClassConfig::exclusive("io", 5)]));
+    assert_eq!(good.check(), Ok(()));
+    let mut other = good.clone();
+    other.format = "something-else".to_owned();
+    assert_eq!(
+        other.check(),
+        Err(LogError::NotALog {
+            format: "something-else".to_owned()
+        })
+    );
+    let mut newer = good.clone();
+    newer.version = LOG_VERSION + 1;
+    assert_eq!(
+        newer.check(),
+        Err(LogError::Version {
+            found: LOG_VERSION + 1,
+            supported: LOG_VERSION
+        })
+    );
+    assert_eq!(good.format, LOG_FORMAT);
+}
