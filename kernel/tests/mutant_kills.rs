@@ -437,6 +437,8 @@ fn caught_up_actions_counts_the_deadline_actions_an_input_caught_up_on() {
     k.submit(at(5), Submit::new(IO, Target::Session(s)))
         .unwrap();
     assert_eq!(k.caught_up_actions(), 2);
+    // query.rs `pending_actions`: both rejections wait to be drained (the new task queues).
+    assert_eq!(k.pending_actions(), 2);
     let mut ended = Vec::new();
     for _ in 0..2 {
         match k.poll_action() {
@@ -446,6 +448,7 @@ fn caught_up_actions_counts_the_deadline_actions_an_input_caught_up_on() {
     }
     assert_eq!(ended, vec![b, c]);
     assert_eq!(k.caught_up_actions(), 0);
+    assert_eq!(k.pending_actions(), 0);
 }
 
 /// invariants.rs `check_counts`: a session's task set must hold exactly the tasks counted
