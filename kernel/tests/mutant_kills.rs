@@ -870,3 +870,14 @@ fn log_headers_of_another_format_or_version_are_refused() {
     );
     assert_eq!(good.format, LOG_FORMAT);
 }
+
+/// time.rs `Display for Instant`: instants print in human units after `t=`, as error messages
+/// (`TimeWentBackwards`) show them.
+#[test]
+fn instants_print_in_human_units() {
+    assert_eq!(Instant::from_nanos(1_500_000_000).to_string(), "t=1.500s");
+    assert_eq!(
+        Instant::from_nanos(1_500_000_000).to_string(),
+        format!("t={}", Duration::from_millis(1500))
+    );
+}
