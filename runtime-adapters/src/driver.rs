@@ -29,27 +29,18 @@ pub(crate) async fn drive(shared: Arc<Shared>) {
         .await;
         if fired {
             armed = None;
-            // Fire what is due one deadline instant per lock hold, yielding in between, so a
-            // wake-up with many instants due cannot hold the lock (and the executor thread)
-            // for all of them at once. Stepping through the instants decides exactly what one
-            // `handle_timeout(now)` would ("time keeps itself").
-            let now = {
-                let core = shared.core.lock();
-                shared.now(&core.kernel)
-            };
-            while step(&shared, now) {
-                yield_now().await;
+        }
+        // What is due fires one deadline instant per lock hold, yielding in between, so a
+        // wake-up with many instants due cannot hold the lock (and the executor thread) for all
+        // of them at once. Stepping through the instants decides exactly what one
+        // `handle_timeout(now)` would ("time keeps itself"). The usual wake-up, with one instant
+        // due, is one lock hold.
+        let (next, stopped) = loop {
+            match turn(&shared, fired) {
+                Turn::Stepped => yield_now().await,
+                Turn::Done { next, stopped } => break (next, stopped),
             }
-        }
-        let mut core = shared.core.lock();
-        if fired {
-            let now = shared.now(&core.kernel);
-            // Only `TimeWentBackwards` can fail, and `now` never goes backwards.
-            let _ = core.apply(now, baton_kernel::Input::Timeout);
-        }
-        let next = core.drain_for_driver(&shared);
-        let stopped = core.kernel.is_stopped();
-        drop(core);
+        };
         if stopped && next.is_none() {
             return;
         }
@@ -62,18 +53,40 @@ pub(crate) async fn drive(shared: Arc<Shared>) {
     }
 }
 
-/// Fires the kernel's earliest deadline if it is before `now` (with everything else due at that
-/// same instant) and performs its actions. Whether it did.
-fn step(shared: &Arc<Shared>, now: Instant) -> bool {
+/// What one lock hold of the driver did.
+enum Turn {
+    /// Fired one deadline instant earlier than now; more may be due.
+    Stepped,
+    /// Caught up (or was only woken): the deadline to arm next, and whether the kernel stopped.
+    Done {
+        next: Option<Instant>,
+        stopped: bool,
+    },
+}
+
+/// One lock hold: when the timer `fired`, fires the earliest deadline instant if it is before
+/// now and hands back if another one is due too; else (or then) catches up to now. Then
+/// performs the actions.
+fn turn(shared: &Arc<Shared>, fired: bool) -> Turn {
     let mut core = shared.core.lock();
-    let Some(due) = core.kernel.poll_timeout().filter(|d| *d < now) else {
-        return false;
-    };
-    // Only `TimeWentBackwards` can fail, and `due` is never before the kernel's clock (every
-    // input fires what is due at its instant first).
-    let _ = core.apply(due, baton_kernel::Input::Timeout);
-    core.drain_for_driver(shared);
-    true
+    if fired {
+        let now = shared.now(&core.kernel);
+        // Only `TimeWentBackwards` can fail, and neither `due` (never before the kernel's clock:
+        // every input fires what is due at its instant first) nor `now` goes backwards.
+        if let Some(due) = core.kernel.poll_timeout().filter(|d| *d < now) {
+            let _ = core.apply(due, baton_kernel::Input::Timeout);
+            core.drain_for_driver(shared);
+            if core.kernel.poll_timeout().is_some_and(|d| d < now) {
+                return Turn::Stepped;
+            }
+        }
+        let _ = core.apply(now, baton_kernel::Input::Timeout);
+    }
+    let next = core.drain_for_driver(shared);
+    Turn::Done {
+        next,
+        stopped: core.kernel.is_stopped(),
+    }
 }
 
 /// Returns `Pending` once (after asking to be polled again), then `Ready`: lets the executor run
