@@ -66,6 +66,7 @@ pub use error::{BuildError, TaskError, TaskFailure};
 #[cfg(feature = "fault-injection")]
 pub use fault::Fault;
 pub use handle::TaskHandle;
+pub use record::MemoryLog;
 #[cfg(feature = "smol")]
 pub use runtime::SmolRuntime;
 #[cfg(feature = "tokio")]

@@ -92,3 +92,49 @@ impl Recorder {
         self.out.flush()
     }
 }
+
+/// An input log kept in memory: a `Write` whose clones share one buffer, for
+/// [`Scheduler::recording`](crate::Scheduler::recording) when the log should not go to a file
+/// (tests, attaching a run to a bug report).
+///
+/// ```
+/// # #[cfg(feature = "tokio")] {
+/// use baton_kernel::{ClassConfig, Config};
+/// use baton_runtime::{MemoryLog, Scheduler};
+/// let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+/// let log = MemoryLog::default();
+/// rt.block_on(async {
+///     let s = Scheduler::recording(Config::new(vec![ClassConfig::exclusive("io", 5)]), None, log.clone())
+///         .unwrap();
+///     s.connect("alice").unwrap();
+///     s.flush_recording().unwrap();
+///     assert_eq!(log.text().lines().count(), 2); // the header and the connect
+/// });
+/// // Dropping the scheduler shut it down: that input is in the log too.
+/// assert_eq!(log.text().lines().count(), 3);
+/// # }
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct MemoryLog(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl MemoryLog {
+    /// Everything written so far, as text (the log is UTF-8 JSON).
+    pub fn text(&self) -> String {
+        let bytes = self.0.lock().map(|b| b.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl Write for MemoryLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("memory log poisoned"))?
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

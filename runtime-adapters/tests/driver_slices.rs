@@ -4,23 +4,9 @@
 #![cfg(all(not(loom), feature = "tokio"))]
 
 use baton_kernel::{ClassConfig, Config, Duration, Input, LogEntry, Target};
-use baton_runtime::{Scheduler, TaskFailure, TokioRuntime};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use baton_runtime::{MemoryLog, Scheduler, TaskFailure, TokioRuntime};
+use std::sync::Arc;
 use std::time::Duration as StdDuration;
-
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[test]
 fn a_clock_jump_is_caught_up_one_deadline_instant_at_a_time() {
@@ -29,7 +15,7 @@ fn a_clock_jump_is_caught_up_one_deadline_instant_at_a_time() {
         .start_paused(true)
         .build()
         .unwrap();
-    let buffer = Buffer::default();
+    let buffer = MemoryLog::default();
     const WAITING: usize = 20;
     rt.block_on(async {
         // One slot: the first task holds it for ever; the others wait, each with a 1 s queue
@@ -61,7 +47,7 @@ fn a_clock_jump_is_caught_up_one_deadline_instant_at_a_time() {
         let _ = holder.await;
         s.flush_recording().unwrap();
     });
-    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let text = buffer.text();
     let timeouts: Vec<u64> = text
         .lines()
         .skip(1)

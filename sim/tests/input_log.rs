@@ -3,27 +3,11 @@
 //! should.
 
 use baton_kernel::{Action, Applied, ClassConfig, Config, Duration, LogHeader, RetryPolicy};
-use baton_runtime::{Scheduler, TaskFailure};
+use baton_runtime::{MemoryLog, Scheduler, TaskFailure};
 use baton_sim::OracleConfig;
 use baton_sim::input_log::InputLog;
 use baton_sim::whatif::{self, ClassStats, Overrides};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
-
-/// A `Write` into shared memory, so the test can read what the scheduler recorded.
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn config() -> Config {
     let mut c = Config::new(vec![
@@ -46,7 +30,7 @@ fn config() -> Config {
 /// Six sessions × three io tasks (one fails once and is retried), background work, a user
 /// cancel, a disconnect and a shutdown, recorded.
 fn recorded_run() -> String {
-    let buffer = Buffer::default();
+    let buffer = MemoryLog::default();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -87,8 +71,7 @@ fn recorded_run() -> String {
         s.shutdown(StdDuration::from_millis(100)).await.unwrap();
         s.flush_recording().unwrap();
     });
-    let bytes = buffer.0.lock().unwrap().clone();
-    String::from_utf8(bytes).unwrap()
+    buffer.text()
 }
 
 #[test]
@@ -215,9 +198,9 @@ fn what_if_files_are_checked() {
 fn a_recorded_run_writes_a_trace_in_the_simulators_format() {
     use baton_sim::trace::{self, TraceEvent};
     let log = InputLog::parse(&recorded_run()).unwrap();
-    let trace_text = Buffer::default();
+    let trace_text = MemoryLog::default();
     let hash = log.write_trace(Some(Box::new(trace_text.clone()))).unwrap();
-    let text = String::from_utf8(trace_text.0.lock().unwrap().clone()).unwrap();
+    let text = trace_text.text();
     // The same log, the same trace.
     assert_eq!(log.write_trace(None).unwrap(), hash);
     let events = trace::read(&text).unwrap();

@@ -14,7 +14,9 @@ use crate::log::{Abandon, Class, Event, Log};
 use crate::server::PORT;
 use crate::wire::{Frame, Origin, read_frame, write_frame};
 use baton_kernel::{Config, preset};
-use baton_runtime::{Fault, Runtime, Scheduler, TaskContext, TaskError, TaskFailure, TokioRuntime};
+use baton_runtime::{
+    Fault, MemoryLog, Runtime, Scheduler, TaskContext, TaskError, TaskFailure, TokioRuntime,
+};
 use futures::future::BoxFuture;
 use std::collections::BTreeMap;
 use std::io;
@@ -139,33 +141,7 @@ pub struct ClientSpec {
     /// Incarnations started so far.
     pub incs: AtomicU32,
     /// Each incarnation's kernel input log, as its scheduler recorded it.
-    pub recordings: Mutex<Vec<Recording>>,
-}
-
-/// A scheduler's input log, written into memory.
-#[derive(Clone, Debug, Default)]
-pub struct Recording(pub Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Recording {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .map_err(|_| std::io::Error::other("poisoned"))?
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Recording {
-    /// The log's text so far.
-    pub fn text(&self) -> String {
-        let bytes = self.0.lock().map(|b| b.clone()).unwrap_or_default();
-        String::from_utf8_lossy(&bytes).into_owned()
-    }
+    pub recordings: Mutex<Vec<MemoryLog>>,
 }
 
 /// The session's name on the kernel and on the wire.
@@ -188,7 +164,7 @@ pub async fn run(spec: Arc<ClientSpec>) -> turmoil::Result {
         Clock::Tokio => Arc::new(tokio_rt),
         Clock::Wall => Arc::new(WallClockRuntime(tokio_rt)),
     };
-    let recording = Recording::default();
+    let recording = MemoryLog::default();
     if let Ok(mut all) = spec.recordings.lock() {
         all.push(recording.clone());
     }
