@@ -1,13 +1,25 @@
-//! Deadlines: one ordered set of every pending timer, so the next deadline is its first entry.
+//! Deadlines: almost every deadline is "now + a per-class constant", so they arrive in order.
 //!
-//! Each task keeps the instants of its armed timers, which makes removal exact and O(log n)
-//! (no lazy tombstones, no scans). Firing order at one instant is the set's order: task timers
-//! before session and shutdown cleanups, task timers by task id, then by [`TaskTimer`] order.
+//! Task timers live in one FIFO per (class, kind): a deadline whose key `(at, task, kind)` is not
+//! smaller than its FIFO's last goes to the back, O(1); one that would break the order (backoff's
+//! random delays, a tie with a smaller task id) goes to a binary heap instead. The next deadline is
+//! the smallest FIFO front or heap top. Session and shutdown cleanups, which are few, sit in an
+//! ordered set and fire after the task timers of their instant.
+//!
+//! Disarming is lazy: each task records the instant of each armed timer, and an entry whose task
+//! no longer has that timer armed at that instant is stale. The kernel drops stale entries when
+//! it meets them at a front (so between inputs every front is a live deadline and
+//! `poll_timeout` is exact), and compacts every queue when stale entries outnumber live ones
+//! (plus 1,024), so memory stays O(armed timers).
+//!
+//! Firing order at one instant is the key order: task timers by task id, then by [`TaskTimer`]
+//! order; then session cleanups by session id; then the shutdown cleanup.
 
-use crate::id::{SessionId, TaskId};
+use crate::id::{ClassId, SessionId, TaskId};
 use crate::time::Instant;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, VecDeque};
 
 /// Number of per-task timer kinds.
 pub(crate) const TASK_TIMERS: usize = 7;
@@ -55,46 +67,275 @@ pub(crate) enum TimerKind {
     ShutdownCleanup,
 }
 
-/// Every pending deadline, earliest first.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Timers {
-    set: BTreeSet<(Instant, TimerKind)>,
+/// A task deadline, ordered by `(at, task, kind)`: the firing order (the class, last, is the
+/// task's and never decides).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct TaskDeadline {
+    pub(crate) at: Instant,
+    pub(crate) task: TaskId,
+    pub(crate) kind: TaskTimer,
+    pub(crate) class: ClassId,
 }
 
+/// A cleanup deadline (a closing session's or the shutdown's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Cleanup {
+    Session(SessionId),
+    Shutdown,
+}
+
+/// Where the next deadline is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    Fifo(usize),
+    Heap,
+}
+
+/// Every pending deadline (see the module docs).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Timers {
+    /// One queue per (class, kind), at `class * TASK_TIMERS + kind`, each in key order.
+    fifos: Vec<VecDeque<TaskDeadline>>,
+    /// Deadlines that did not fit their FIFO's order.
+    heap: BinaryHeap<Reverse<TaskDeadline>>,
+    cleanups: BTreeSet<(Instant, Cleanup)>,
+    /// Task deadlines armed (live), and entries held (live and stale).
+    armed: usize,
+    entries: usize,
+    /// FIFOs whose front may have gone stale since the last `tidy`.
+    dirty: Vec<usize>,
+}
+
+/// Timers are an index over the records' armed deadlines: two are equal when they hold the same
+/// live deadlines, whatever stale entries or layout each has.
+impl PartialEq for Timers {
+    fn eq(&self, other: &Self) -> bool {
+        self.armed == other.armed && self.cleanups == other.cleanups
+    }
+}
+
+impl Eq for Timers {}
+
 impl Timers {
-    /// O(log n).
-    pub(crate) fn insert(&mut self, at: Instant, kind: TimerKind) {
-        self.set.insert((at, kind));
-    }
-
-    /// O(log n).
-    pub(crate) fn remove(&mut self, at: Instant, kind: TimerKind) -> bool {
-        self.set.remove(&(at, kind))
-    }
-
-    /// The earliest deadline. O(log n).
-    pub(crate) fn first(&self) -> Option<(Instant, TimerKind)> {
-        self.set.first().copied()
-    }
-
-    /// Removes and returns the earliest deadline if it is due at `now`. O(log n).
-    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(Instant, TimerKind)> {
-        match self.set.first() {
-            Some(&(at, _)) if at <= now => self.set.pop_first(),
-            _ => None,
+    /// Empty, with one FIFO per (class, kind) for `classes` classes.
+    pub(crate) fn new(classes: usize) -> Self {
+        Timers {
+            fifos: vec![VecDeque::new(); classes * TASK_TIMERS],
+            ..Timers::default()
         }
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.set.len()
+    fn fifo_index(class: ClassId, kind: TaskTimer) -> usize {
+        class.index() * TASK_TIMERS + kind.index()
     }
 
-    pub(crate) fn contains(&self, at: Instant, kind: TimerKind) -> bool {
-        self.set.contains(&(at, kind))
+    /// Adds a live task deadline (the caller has disarmed any earlier one of the same kind).
+    /// O(1) when it keeps its FIFO's order, O(log n) otherwise.
+    pub(crate) fn arm(&mut self, d: TaskDeadline) {
+        self.armed += 1;
+        self.entries += 1;
+        let i = Self::fifo_index(d.class, d.kind);
+        match self.fifos.get_mut(i) {
+            Some(fifo) if fifo.back().is_none_or(|b| *b <= d) => fifo.push_back(d),
+            _ => self.heap.push(Reverse(d)),
+        }
     }
 
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &(Instant, TimerKind)> {
-        self.set.iter()
+    /// A live deadline of `class` and `kind` went stale (disarmed or re-armed). O(1).
+    pub(crate) fn disarm(&mut self, class: ClassId, kind: TaskTimer) {
+        self.armed = self.armed.saturating_sub(1);
+        self.mark(class, kind);
+    }
+
+    /// The FIFO of `class` and `kind` may hold a stale front (a copy of a deadline that was
+    /// disarmed and re-armed at the same instant outlives the one that fired).
+    fn mark(&mut self, class: ClassId, kind: TaskTimer) {
+        let i = Self::fifo_index(class, kind);
+        if !self.dirty.contains(&i) {
+            self.dirty.push(i);
+        }
+    }
+
+    pub(crate) fn insert_cleanup(&mut self, at: Instant, c: Cleanup) {
+        self.cleanups.insert((at, c));
+    }
+
+    pub(crate) fn remove_cleanup(&mut self, at: Instant, c: Cleanup) -> bool {
+        self.cleanups.remove(&(at, c))
+    }
+
+    /// The smallest task deadline held (live or stale), and where. O(classes · kinds).
+    fn min_task(&self) -> Option<(TaskDeadline, Source)> {
+        let mut best = self.heap.peek().map(|Reverse(d)| (*d, Source::Heap));
+        for (i, fifo) in self.fifos.iter().enumerate() {
+            if let Some(d) = fifo.front()
+                && best.is_none_or(|(b, _)| *d < b)
+            {
+                best = Some((*d, Source::Fifo(i)));
+            }
+        }
+        best
+    }
+
+    fn pop_source(&mut self, source: Source) -> Option<TaskDeadline> {
+        let d = match source {
+            Source::Fifo(i) => self.fifos.get_mut(i)?.pop_front(),
+            Source::Heap => self.heap.pop().map(|Reverse(d)| d),
+        };
+        if d.is_some() {
+            self.entries = self.entries.saturating_sub(1);
+        }
+        d
+    }
+
+    /// The next deadline, live only: stale task entries met at the front are dropped on the way.
+    /// `live` says whether a task deadline is still armed.
+    pub(crate) fn next(
+        &mut self,
+        live: impl Fn(&TaskDeadline) -> bool,
+    ) -> Option<(Instant, TimerKind)> {
+        let task = loop {
+            match self.min_task() {
+                Some((d, _)) if live(&d) => break Some(d),
+                Some((_, source)) => {
+                    self.pop_source(source);
+                }
+                None => break None,
+            }
+        };
+        let cleanup = self.cleanups.first().copied();
+        match (task, cleanup) {
+            (Some(d), Some((at, _))) if d.at <= at => Some((d.at, TimerKind::Task(d.task, d.kind))),
+            (Some(d), None) => Some((d.at, TimerKind::Task(d.task, d.kind))),
+            (_, Some((at, c))) => Some((at, cleanup_kind(c))),
+            (None, None) => None,
+        }
+    }
+
+    /// Takes the next deadline if it is live and due at `now` (stale fronts are dropped).
+    pub(crate) fn pop_due(
+        &mut self,
+        now: Instant,
+        live: impl Fn(&TaskDeadline) -> bool,
+    ) -> Option<(Instant, TimerKind)> {
+        let (at, kind) = self.next(live)?;
+        if at > now {
+            return None;
+        }
+        match kind {
+            TimerKind::Task(..) => {
+                let (_, source) = self.min_task()?;
+                let d = self.pop_source(source)?;
+                self.armed = self.armed.saturating_sub(1);
+                self.mark(d.class, d.kind);
+            }
+            TimerKind::SessionCleanup(s) => {
+                self.cleanups.remove(&(at, Cleanup::Session(s)));
+            }
+            TimerKind::ShutdownCleanup => {
+                self.cleanups.remove(&(at, Cleanup::Shutdown));
+            }
+        }
+        Some((at, kind))
+    }
+
+    /// The earliest deadline held. Exact between inputs (after `tidy`). O(classes · kinds).
+    pub(crate) fn first(&self) -> Option<Instant> {
+        let task = self.min_task().map(|(d, _)| d.at);
+        let cleanup = self.cleanups.first().map(|(at, _)| *at);
+        match (task, cleanup) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Drops stale entries from the fronts that may have them, and compacts everything when
+    /// stale entries outnumber live ones (plus 1,024). Run at the end of every input.
+    pub(crate) fn tidy(&mut self, live: impl Fn(&TaskDeadline) -> bool) {
+        for i in std::mem::take(&mut self.dirty) {
+            if let Some(fifo) = self.fifos.get_mut(i) {
+                while fifo.front().is_some_and(|d| !live(d)) {
+                    fifo.pop_front();
+                    self.entries = self.entries.saturating_sub(1);
+                }
+            }
+        }
+        while self.heap.peek().is_some_and(|Reverse(d)| !live(d)) {
+            self.heap.pop();
+            self.entries = self.entries.saturating_sub(1);
+        }
+        if self.entries > 2 * self.armed + 1024 {
+            for fifo in &mut self.fifos {
+                fifo.retain(|d| live(d));
+            }
+            self.heap.retain(|Reverse(d)| live(d));
+            self.entries = self.fifos.iter().map(VecDeque::len).sum::<usize>() + self.heap.len();
+        }
+    }
+
+    /// Every live task deadline, each once, in firing order. O(n log n); for the invariants.
+    pub(crate) fn live_task_deadlines(
+        &self,
+        live: impl Fn(&TaskDeadline) -> bool,
+    ) -> BTreeSet<TaskDeadline> {
+        self.fifos
+            .iter()
+            .flatten()
+            .chain(self.heap.iter().map(|Reverse(d)| d))
+            .filter(|d| live(d))
+            .copied()
+            .collect()
+    }
+
+    /// Checks the structure itself: FIFOs in order, counters right, fronts live (between inputs).
+    pub(crate) fn consistent(&self, live: impl Fn(&TaskDeadline) -> bool) -> Result<(), String> {
+        for (i, fifo) in self.fifos.iter().enumerate() {
+            let (class, kind) = (i / TASK_TIMERS, i % TASK_TIMERS);
+            if let Some(w) = fifo.iter().zip(fifo.iter().skip(1)).find(|(a, b)| a > b) {
+                return Err(format!(
+                    "timer FIFO of class {class} kind {kind} out of order at {w:?}"
+                ));
+            }
+            if let Some(d) = fifo.iter().find(|d| d.kind.index() != kind) {
+                return Err(format!(
+                    "timer FIFO of class {class} kind {kind} holds {d:?}"
+                ));
+            }
+            if let Some(d) = fifo.front().filter(|d| !live(d)) {
+                return Err(format!("stale deadline {d:?} at the front of a timer FIFO"));
+            }
+        }
+        if let Some(Reverse(d)) = self.heap.peek().filter(|Reverse(d)| !live(d)) {
+            return Err(format!("stale deadline {d:?} at the top of the timer heap"));
+        }
+        let held = self.fifos.iter().map(VecDeque::len).sum::<usize>() + self.heap.len();
+        if held != self.entries {
+            return Err(format!(
+                "timers hold {held} entries but count {}",
+                self.entries
+            ));
+        }
+        Ok(())
+    }
+
+    /// Live task deadlines as counted.
+    pub(crate) fn armed(&self) -> usize {
+        self.armed
+    }
+
+    pub(crate) fn cleanups(&self) -> impl Iterator<Item = &(Instant, Cleanup)> {
+        self.cleanups.iter()
+    }
+
+    pub(crate) fn contains_cleanup(&self, at: Instant, c: Cleanup) -> bool {
+        self.cleanups.contains(&(at, c))
+    }
+}
+
+fn cleanup_kind(c: Cleanup) -> TimerKind {
+    match c {
+        Cleanup::Session(s) => TimerKind::SessionCleanup(s),
+        Cleanup::Shutdown => TimerKind::ShutdownCleanup,
     }
 }
 
@@ -102,31 +343,80 @@ impl Timers {
 mod tests {
     use super::*;
 
+    fn d(at: u64, task: u64, kind: TaskTimer) -> TaskDeadline {
+        dc(0, at, task, kind)
+    }
+
+    fn dc(class: u16, at: u64, task: u64, kind: TaskTimer) -> TaskDeadline {
+        TaskDeadline {
+            at: Instant::from_nanos(at),
+            task: TaskId(task),
+            kind,
+            class: ClassId(class),
+        }
+    }
+
     #[test]
-    fn due_in_order_ties_by_task_then_kind() {
-        let mut t = Timers::default();
+    fn due_in_order_ties_by_task_then_kind_then_cleanups() {
+        let mut t = Timers::new(2);
         let at = Instant::from_nanos(10);
-        t.insert(at, TimerKind::ShutdownCleanup);
-        t.insert(at, TimerKind::Task(TaskId(2), TaskTimer::Queue));
-        t.insert(at, TimerKind::Task(TaskId(1), TaskTimer::Retention));
-        t.insert(at, TimerKind::Task(TaskId(1), TaskTimer::Run));
-        t.insert(
-            Instant::from_nanos(11),
-            TimerKind::Task(TaskId(0), TaskTimer::Queue),
-        );
-        assert_eq!(t.pop_due(Instant::from_nanos(9)), None);
-        let order: Vec<_> = std::iter::from_fn(|| t.pop_due(at))
+        t.insert_cleanup(at, Cleanup::Shutdown);
+        t.insert_cleanup(at, Cleanup::Session(SessionId(3)));
+        t.arm(d(10, 2, TaskTimer::Queue));
+        t.arm(dc(1, 10, 1, TaskTimer::Retention));
+        t.arm(d(10, 1, TaskTimer::Run));
+        // Out of its FIFO's order (task 0 after task 2 at the same instant): into the heap.
+        t.arm(d(10, 0, TaskTimer::Queue));
+        t.arm(d(11, 0, TaskTimer::Queue));
+        let live = |_: &TaskDeadline| true;
+        assert_eq!(t.pop_due(Instant::from_nanos(9), live), None);
+        let order: Vec<_> = std::iter::from_fn(|| t.pop_due(at, live))
             .map(|(_, k)| k)
             .collect();
         assert_eq!(
             order,
             vec![
+                TimerKind::Task(TaskId(0), TaskTimer::Queue),
                 TimerKind::Task(TaskId(1), TaskTimer::Run),
                 TimerKind::Task(TaskId(1), TaskTimer::Retention),
                 TimerKind::Task(TaskId(2), TaskTimer::Queue),
+                TimerKind::SessionCleanup(SessionId(3)),
                 TimerKind::ShutdownCleanup,
             ]
         );
-        assert_eq!(t.len(), 1);
+        assert_eq!(t.first(), Some(Instant::from_nanos(11)));
+        assert_eq!(t.armed(), 1);
+        assert!(t.consistent(live).is_ok());
+    }
+
+    #[test]
+    fn stale_entries_are_skipped_dropped_and_compacted() {
+        let mut t = Timers::new(1);
+        // Task 1's queue deadline at 5 was disarmed; only task 2's at 7 is live.
+        t.arm(d(5, 1, TaskTimer::Queue));
+        t.arm(d(7, 2, TaskTimer::Queue));
+        t.disarm(ClassId(0), TaskTimer::Queue);
+        let live = |x: &TaskDeadline| x.task != TaskId(1);
+        assert!(t.consistent(live).is_err(), "the stale front is seen");
+        t.tidy(live);
+        assert!(t.consistent(live).is_ok());
+        assert_eq!(t.first(), Some(Instant::from_nanos(7)));
+        // 3,000 deadlines armed and disarmed: compaction keeps the held entries near the live.
+        for i in 0..3_000u64 {
+            t.arm(d(100 + i, 10 + i, TaskTimer::Queue));
+            t.disarm(ClassId(0), TaskTimer::Queue);
+        }
+        let live = |x: &TaskDeadline| x.task == TaskId(2);
+        t.tidy(live);
+        assert_eq!(t.entries, 1);
+        assert_eq!(t.live_task_deadlines(live).len(), 1);
+        assert_eq!(
+            t.pop_due(Instant::from_nanos(1_000_000), live),
+            Some((
+                Instant::from_nanos(7),
+                TimerKind::Task(TaskId(2), TaskTimer::Queue)
+            ))
+        );
+        assert_eq!(t.pop_due(Instant::from_nanos(1_000_000), live), None);
     }
 }

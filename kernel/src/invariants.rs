@@ -4,7 +4,7 @@
 //! incremental code it checks.
 
 use crate::counts::StateCounts;
-use crate::deadline::{TaskTimer, TimerKind};
+use crate::deadline::{Cleanup, TaskDeadline, TaskTimer};
 use crate::id::{ClassId, SessionId, TaskId};
 use crate::kernel::{Kernel, Lifecycle};
 use crate::queue::{LaneRef, Rank};
@@ -381,6 +381,11 @@ impl Kernel {
     }
 
     fn check_timers(&self) -> Result<(), InvariantViolation> {
+        let live = |d: &TaskDeadline| crate::kernel::live(&self.tasks, d);
+        if let Err(e) = self.timers.consistent(live) {
+            return Err(InvariantViolation(e));
+        }
+        let held = self.timers.live_task_deadlines(live);
         let mut expected = 0usize;
         for t in self.tasks.values() {
             let class = self
@@ -392,8 +397,13 @@ impl Kernel {
                 if let Some(at) = armed {
                     expected += 1;
                     ensure!(
-                        self.timers.contains(at, TimerKind::Task(t.id, kind)),
-                        "{} {kind:?} at {at} missing from the timer set",
+                        held.contains(&TaskDeadline {
+                            at,
+                            task: t.id,
+                            kind,
+                            class: t.class,
+                        }),
+                        "{} {kind:?} at {at} missing from the timers",
                         t.id
                     );
                 }
@@ -446,28 +456,35 @@ impl Kernel {
             self.stuck.iter().all(|id| self.tasks.contains_key(id)),
             "stuck set lists removed tasks"
         );
+        ensure!(
+            self.timers.armed() == expected && held.len() == expected,
+            "the timers count {} live deadlines and hold {}, the records arm {expected}",
+            self.timers.armed(),
+            held.len()
+        );
+        let mut cleanups = 0usize;
         for s in self.sessions.values() {
             if let Some(at) = s.closing {
-                expected += 1;
+                cleanups += 1;
                 ensure!(
-                    self.timers.contains(at, TimerKind::SessionCleanup(s.id)),
+                    self.timers.contains_cleanup(at, Cleanup::Session(s.id)),
                     "closing {} has no cleanup timer",
                     s.id
                 );
             }
         }
         if let Lifecycle::ShuttingDown { deadline } = self.lifecycle {
-            expected += 1;
+            cleanups += 1;
             ensure!(
-                self.timers.contains(deadline, TimerKind::ShutdownCleanup),
+                self.timers.contains_cleanup(deadline, Cleanup::Shutdown),
                 "no shutdown timer"
             );
         }
+        let listed = self.timers.cleanups().count();
         ensure!(
-            self.timers.len() == expected,
-            "timer set has {} entries, expected {expected}: {:?}",
-            self.timers.len(),
-            self.timers.iter().take(8).collect::<Vec<_>>()
+            listed == cleanups,
+            "{listed} cleanup timers, expected {cleanups}: {:?}",
+            self.timers.cleanups().take(8).collect::<Vec<_>>()
         );
         Ok(())
     }
@@ -547,5 +564,50 @@ impl Kernel {
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::deadline::{Cleanup, Timers};
+    use crate::{ClassConfig, ClassId, Config, Duration, Instant, Kernel, Submit, Target};
+
+    fn running() -> Kernel {
+        let mut k = Kernel::new(Config::new(vec![
+            ClassConfig::exclusive("io", 5).with_run_timeout(Duration::from_secs(5)),
+        ]))
+        .expect("config");
+        let a = k.connect(Instant::ZERO, "a").expect("connect");
+        k.submit(Instant::ZERO, Submit::new(ClassId(0), Target::Session(a)))
+            .expect("submit");
+        while k.poll_action().is_some() {}
+        k
+    }
+
+    #[test]
+    fn a_deadline_the_timers_lost_is_found() {
+        let mut k = running();
+        assert!(k.check_invariants().is_ok());
+        k.timers = Timers::new(1);
+        let err = k.check_invariants().expect_err("lost deadline").0;
+        assert!(err.contains("missing from the timers"), "{err}");
+    }
+
+    #[test]
+    fn a_stray_cleanup_is_found() {
+        let mut k = running();
+        k.timers
+            .insert_cleanup(Instant::from_nanos(7), Cleanup::Shutdown);
+        let err = k.check_invariants().expect_err("stray cleanup").0;
+        assert!(err.contains("1 cleanup timers, expected 0"), "{err}");
+    }
+
+    #[test]
+    fn a_miscounted_timer_index_is_found() {
+        let mut k = running();
+        // Counted as disarmed while the record still arms it.
+        k.timers.disarm(ClassId(0), crate::deadline::TaskTimer::Run);
+        let err = k.check_invariants().expect_err("miscount").0;
+        assert!(err.contains("count 0 live deadlines"), "{err}");
     }
 }

@@ -8,7 +8,7 @@
 use crate::action::Action;
 use crate::config::Config;
 use crate::counts::StateCounts;
-use crate::deadline::{TaskTimer, TimerKind, Timers};
+use crate::deadline::{Cleanup, TaskDeadline, TaskTimer, TimerKind, Timers};
 use crate::error::{ConfigError, Error};
 use crate::id::{ClassId, GroupId, SessionId, TaskId};
 use crate::metrics::ClassTotals;
@@ -173,6 +173,8 @@ pub struct Kernel {
     pub(crate) group_names: BTreeMap<String, GroupId>,
     pub(crate) classes: Vec<ClassState>,
     pub(crate) background_queue_len: u32,
+    /// An index over the records' armed deadlines (and the cleanups): rebuilt on load.
+    #[serde(skip)]
     pub(crate) timers: Timers,
     /// Actions not yet polled, with the kernel instant each was decided at.
     pub(crate) actions: VecDeque<(Instant, Action)>,
@@ -215,7 +217,8 @@ impl Serialize for Kernel {
 
 impl<'de> Deserialize<'de> for Kernel {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let kernel = Kernel::deserialize(deserializer)?;
+        let mut kernel = Kernel::deserialize(deserializer)?;
+        kernel.rebuild_indexes();
         kernel
             .check_invariants()
             .map_err(|e| serde::de::Error::custom(format!("invalid kernel state: {}", e.0)))?;
@@ -232,6 +235,7 @@ impl Kernel {
     /// ```
     pub fn new(config: Config) -> Result<Self, ConfigError> {
         config.validate()?;
+        let timers = Timers::new(config.classes.len());
         let classes = config
             .classes
             .iter()
@@ -251,7 +255,7 @@ impl Kernel {
             group_names: BTreeMap::new(),
             classes,
             background_queue_len: 0,
-            timers: Timers::default(),
+            timers,
             actions: VecDeque::new(),
             stuck: BTreeSet::new(),
             counts: StateCounts::default(),
@@ -377,7 +381,7 @@ impl Kernel {
             self.pending_cancels
                 .push_back((task, CancelReason::Disconnect));
         }
-        self.timers.insert(deadline, TimerKind::SessionCleanup(id));
+        self.timers.insert_cleanup(deadline, Cleanup::Session(id));
         self.closing_checks.push(id);
         self.settle();
         Ok(id)
@@ -641,6 +645,7 @@ impl Kernel {
         }
         if let Some(d) = heartbeat {
             self.arm(task, TaskTimer::Heartbeat, now + d);
+            self.tidy_timers();
         }
         Ok(())
     }
@@ -777,7 +782,7 @@ impl Kernel {
         for id in ids {
             self.pending_cancels.push_back((id, CancelReason::Shutdown));
         }
-        self.timers.insert(deadline, TimerKind::ShutdownCleanup);
+        self.timers.insert_cleanup(deadline, Cleanup::Shutdown);
         self.settle();
         Ok(())
     }
@@ -794,16 +799,21 @@ impl Kernel {
     fn advance(&mut self, now: Instant) -> Result<(), Error> {
         self.check_time(now)?;
         let mut fired = false;
-        while let Some((at, kind)) = self.timers.pop_due(now) {
+        loop {
+            let tasks = &self.tasks;
+            let Some((at, kind)) = self.timers.pop_due(now, |d| live(tasks, d)) else {
+                break;
+            };
             fired = true;
             self.now = self.now.max(at);
             self.fire(kind, at);
             // Each deadline's consequences (children cancelled, cleanups closed) land before the
             // next deadline fires; dispatch waits until every deadline of this instant has.
             self.propagate();
+            let tasks = &self.tasks;
             let next_same_instant = self
                 .timers
-                .first()
+                .next(|d| live(tasks, d))
                 .is_some_and(|(next, _)| next <= self.now);
             if !next_same_instant {
                 self.dispatch();
@@ -881,7 +891,7 @@ impl Kernel {
     /// The earliest pending deadline: call [`handle_timeout`](Kernel::handle_timeout) then.
     /// O(log n).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.first().map(|(at, _)| at)
+        self.timers.first()
     }
 
     // ---- internal machinery shared by the inputs ----
@@ -894,6 +904,40 @@ impl Kernel {
     pub(crate) fn settle(&mut self) {
         self.propagate();
         self.dispatch();
+        self.tidy_timers();
+    }
+
+    /// Drops deadlines that went stale in this input from the timer fronts, so that
+    /// `poll_timeout` is exact between inputs.
+    pub(crate) fn tidy_timers(&mut self) {
+        let tasks = &self.tasks;
+        self.timers.tidy(|d| live(tasks, d));
+    }
+
+    /// Rebuilds every index that a snapshot does not carry (the timers) from the records.
+    pub(crate) fn rebuild_indexes(&mut self) {
+        let mut timers = Timers::new(self.classes.len());
+        for t in self.tasks.values() {
+            for kind in TaskTimer::ALL {
+                if let Some(at) = t.timers.get(kind.index()).copied().flatten() {
+                    timers.arm(TaskDeadline {
+                        at,
+                        task: t.id,
+                        kind,
+                        class: t.class,
+                    });
+                }
+            }
+        }
+        for s in self.sessions.values() {
+            if let Some(at) = s.closing {
+                timers.insert_cleanup(at, Cleanup::Session(s.id));
+            }
+        }
+        if let Lifecycle::ShuttingDown { deadline } = self.lifecycle {
+            timers.insert_cleanup(deadline, Cleanup::Shutdown);
+        }
+        self.timers = timers;
     }
 
     /// Propagates cancellations (children) and closes disconnects and shutdowns whose tasks
@@ -926,28 +970,33 @@ impl Kernel {
 
     /// Arms (or re-arms) a task timer. O(log n).
     pub(crate) fn arm(&mut self, id: TaskId, kind: TaskTimer, at: Instant) {
-        let Some(slot) = self
-            .tasks
-            .get_mut(&id)
-            .and_then(|t| t.timers.get_mut(kind.index()))
-        else {
+        let Some(t) = self.tasks.get_mut(&id) else {
             return;
         };
-        if let Some(old) = slot.replace(at) {
-            self.timers.remove(old, TimerKind::Task(id, kind));
+        let class = t.class;
+        let Some(slot) = t.timers.get_mut(kind.index()) else {
+            return;
+        };
+        match slot.replace(at) {
+            Some(old) if old == at => return,
+            Some(_) => self.timers.disarm(class, kind),
+            None => {}
         }
-        self.timers.insert(at, TimerKind::Task(id, kind));
+        self.timers.arm(TaskDeadline {
+            at,
+            task: id,
+            kind,
+            class,
+        });
     }
 
     /// Disarms a task timer if armed. O(log n).
     pub(crate) fn disarm(&mut self, id: TaskId, kind: TaskTimer) {
-        if let Some(slot) = self
-            .tasks
-            .get_mut(&id)
-            .and_then(|t| t.timers.get_mut(kind.index()))
-            && let Some(at) = slot.take()
+        if let Some(t) = self.tasks.get_mut(&id)
+            && let Some(slot) = t.timers.get_mut(kind.index())
+            && slot.take().is_some()
         {
-            self.timers.remove(at, TimerKind::Task(id, kind));
+            self.timers.disarm(t.class, kind);
         }
     }
 
@@ -958,8 +1007,8 @@ impl Kernel {
         };
         let armed = std::mem::take(&mut t.timers);
         for (kind, at) in TaskTimer::ALL.iter().zip(armed) {
-            if let Some(at) = at {
-                self.timers.remove(at, TimerKind::Task(id, *kind));
+            if at.is_some() {
+                self.timers.disarm(t.class, *kind);
             }
         }
     }
@@ -1332,7 +1381,7 @@ impl Kernel {
             return;
         };
         let Some(deadline) = s.closing else { return };
-        self.timers.remove(deadline, TimerKind::SessionCleanup(sid));
+        self.timers.remove_cleanup(deadline, Cleanup::Session(sid));
         let ids: Vec<TaskId> = s.tasks.iter().copied().collect();
         let stuck = self.abandon_active(&ids);
         for id in ids {
@@ -1415,7 +1464,7 @@ impl Kernel {
             g.free.clear();
         }
         if let Lifecycle::ShuttingDown { deadline } = self.lifecycle {
-            self.timers.remove(deadline, TimerKind::ShutdownCleanup);
+            self.timers.remove_cleanup(deadline, Cleanup::Shutdown);
         }
         self.lifecycle = Lifecycle::Stopped;
         self.emit(Action::Notify(crate::Notice::Closed(
@@ -1426,6 +1475,13 @@ impl Kernel {
             },
         )));
     }
+}
+
+/// Whether a task deadline is still armed: its task records that timer at that instant.
+pub(crate) fn live(tasks: &crate::registry::Registry, d: &TaskDeadline) -> bool {
+    tasks
+        .get(&d.task)
+        .is_some_and(|t| t.timers.get(d.kind.index()).copied().flatten() == Some(d.at))
 }
 
 /// Cuts `text` to at most `max` bytes on a character boundary.

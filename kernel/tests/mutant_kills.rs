@@ -46,10 +46,10 @@ fn exactly_classes_max_classes_is_a_valid_config() {
     ));
 }
 
-/// deadline.rs `Timers::iter`: a snapshot with a timer nothing armed is refused, and the error
-/// shows the timer set so the stray entry can be found.
+/// Snapshots are canonical: they carry the records' armed deadlines, not the timer index, and the
+/// index is rebuilt on load (the next deadline comes back the same).
 #[test]
-fn a_snapshot_with_a_stray_timer_is_refused_and_the_error_shows_it() {
+fn a_snapshot_carries_deadlines_in_the_records_and_rebuilds_the_timers() {
     let mut k = Kernel::new(Config::new(vec![
         ClassConfig::exclusive("io", 5).with_run_timeout(Duration::from_secs(5)),
     ]))
@@ -58,15 +58,11 @@ fn a_snapshot_with_a_stray_timer_is_refused_and_the_error_shows_it() {
     k.submit(at(0), Submit::new(IO, Target::Session(a)))
         .unwrap();
     drain(&mut k);
-    let mut v = snapshot(&k);
-    assert!(restore(&v).is_ok());
-    v["timers"]["set"]
-        .as_array_mut()
-        .unwrap()
-        .push(serde_json::json!([7_000_000_000u64, "ShutdownCleanup"]));
-    let err = restore(&v).unwrap_err();
-    assert!(err.contains("timer set has 2 entries, expected 1"), "{err}");
-    assert!(err.contains("ShutdownCleanup"), "{err}");
+    let v = snapshot(&k);
+    assert!(v.get("timers").is_none(), "no timer index in {v}");
+    let back = restore(&v).unwrap();
+    assert_eq!(back.poll_timeout(), Some(at(5)));
+    assert_eq!(back.poll_timeout(), k.poll_timeout());
 }
 
 /// A kernel with session `a` running one exclusive task (run timeout 5 s), in group `g`.
@@ -670,17 +666,17 @@ fn a_snapshot_with_a_queued_task_missing_from_its_lane_is_refused() {
     assert!(restore(&v).is_err());
 }
 
-/// deadline.rs `Timers::contains`: a snapshot whose timer set holds a task's deadline at
-/// another instant than the task records is refused, even with the right number of entries.
+/// invariants.rs `check_timers`: a record that arms a deadline its state does not allow (a
+/// running task with a queue deadline) is refused.
 #[test]
-fn a_snapshot_with_a_timer_at_the_wrong_instant_is_refused() {
+fn a_snapshot_with_a_deadline_its_state_does_not_allow_is_refused() {
     let v = snapshot(&one_running());
-    let mut moved = v.clone();
-    let entry = &mut moved["timers"]["set"][0];
-    let at_ns = entry[0].as_u64().unwrap();
-    entry[0] = serde_json::json!(at_ns + 1);
-    let err = restore(&moved).unwrap_err();
-    assert!(err.contains("missing from the timer set"), "{err}");
+    let mut doctored = v.clone();
+    let timers = &mut doctored["tasks"][0]["timers"];
+    assert!(timers[0].is_null(), "queue deadline unarmed: {timers}");
+    timers[0] = serde_json::json!(9_000_000_000u64);
+    let err = restore(&doctored).unwrap_err();
+    assert!(err.contains("Queue armed"), "{err}");
 }
 
 /// id.rs `Display for ClassId`.
