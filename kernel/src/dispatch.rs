@@ -1,42 +1,54 @@
-//! The one dispatch rule, and the indexes that make it O(log n).
+//! The one dispatch rule, and the indexes that make it cheap.
 //!
 //! A queued task is *ready* when its lane's resource is available (background; or its session is
 //! free; or its group has a free member), its class has a free slot, and it is not in backoff
 //! (backing-off tasks are in no lane). Each class keeps the heads of its available lanes in an
 //! ordered set, so the best ready task is the best first entry among the classes with a free slot:
-//! O(classes) to find, O(log n) to start. Whenever a lane or its resource changes, its head is
-//! unpublished before and republished after.
+//! O(classes) to find. A lane's entry there changes only when its head does or its resource
+//! comes or goes; appending behind a head (the usual submit) touches no index.
 
 use crate::action::Action;
 use crate::deadline::TaskTimer;
 use crate::id::{ClassId, GroupId, SessionId, TaskId};
 use crate::kernel::{ClassState, Kernel};
-use crate::queue::{Lane, LaneRef, Rank};
+use crate::queue::{Lane, LaneRef, Lanes, Rank};
+use crate::registry::Registry;
 use crate::task::{Target, TaskState};
 use crate::time::Instant;
-use std::collections::BTreeMap;
 
-fn unpublish(classes: &mut [ClassState], class: ClassId, lane: &Lane, lref: LaneRef) {
-    if let (Some(cs), Some((rank, _))) = (classes.get_mut(class.index()), lane.head()) {
+fn unpublish(
+    classes: &mut [ClassState],
+    tasks: &Registry,
+    class: ClassId,
+    lane: &Lane,
+    lref: LaneRef,
+) {
+    if let (Some(cs), Some((rank, _))) = (classes.get_mut(class.index()), lane.head(tasks)) {
         cs.ready.remove(&(rank, lref));
     }
 }
 
-fn publish(classes: &mut [ClassState], class: ClassId, lane: &Lane, lref: LaneRef) {
-    if let (Some(cs), Some((rank, _))) = (classes.get_mut(class.index()), lane.head()) {
+fn publish(
+    classes: &mut [ClassState],
+    tasks: &Registry,
+    class: ClassId,
+    lane: &Lane,
+    lref: LaneRef,
+) {
+    if let (Some(cs), Some((rank, _))) = (classes.get_mut(class.index()), lane.head(tasks)) {
         cs.ready.insert((rank, lref));
     }
 }
 
-fn unpublish_all(classes: &mut [ClassState], lanes: &BTreeMap<ClassId, Lane>, lref: LaneRef) {
-    for (class, lane) in lanes {
-        unpublish(classes, *class, lane, lref);
+fn unpublish_all(classes: &mut [ClassState], tasks: &Registry, lanes: &Lanes, lref: LaneRef) {
+    for (class, lane) in lanes.iter() {
+        unpublish(classes, tasks, *class, lane, lref);
     }
 }
 
-fn publish_all(classes: &mut [ClassState], lanes: &BTreeMap<ClassId, Lane>, lref: LaneRef) {
-    for (class, lane) in lanes {
-        publish(classes, *class, lane, lref);
+fn publish_all(classes: &mut [ClassState], tasks: &Registry, lanes: &Lanes, lref: LaneRef) {
+    for (class, lane) in lanes.iter() {
+        publish(classes, tasks, *class, lane, lref);
     }
 }
 
@@ -66,71 +78,86 @@ impl Kernel {
     /// The lane itself, if it exists.
     pub(crate) fn lane(&self, lref: LaneRef, class: ClassId) -> Option<&Lane> {
         match lref {
-            LaneRef::Session(s) => self.sessions.get(&s)?.lanes.get(&class),
-            LaneRef::Group(g) => self.groups.get(g.0 as usize)?.lanes.get(&class),
+            LaneRef::Session(s) => self.sessions.get(&s)?.lanes.get(class),
+            LaneRef::Group(g) => self.groups.get(g.0 as usize)?.lanes.get(class),
             LaneRef::Background => Some(&self.classes.get(class.index())?.background),
         }
     }
 
-    /// Inserts (`insert = true`) or removes a queued task in its lane, keeping the ready index.
-    fn lane_update(&mut self, id: TaskId, insert: bool) {
+    /// Inserts (`Change::Enter`) or removes (`Change::Leave`) a queued task in its lane; when the
+    /// lane's head changes and its resource is available, the class's ready index follows.
+    fn lane_update(&mut self, id: TaskId, change: LaneChange) {
         let Some(t) = self.tasks.get(&id) else { return };
-        let (class, rank) = (t.class, Rank::new(t.priority, t.seq));
+        let (class, priority) = (t.class, t.priority);
         let lref = self.lane_ref(class, t.target);
         let available = self.lane_available(lref);
         let Kernel {
             sessions,
             groups,
             classes,
+            tasks,
             ..
         } = self;
-        let (lanes, background): (Option<&mut BTreeMap<ClassId, Lane>>, _) = match lref {
-            LaneRef::Session(s) => (sessions.get_mut(&s).map(|s| &mut s.lanes), false),
-            LaneRef::Group(g) => (groups.get_mut(g.0 as usize).map(|g| &mut g.lanes), false),
-            LaneRef::Background => (None, true),
+        let lane = match lref {
+            LaneRef::Session(s) => sessions.get_mut(&s).map(|s| s.lanes.entry(class)),
+            LaneRef::Group(g) => groups.get_mut(g.0 as usize).map(|g| g.lanes.entry(class)),
+            LaneRef::Background => classes.get_mut(class.index()).map(|c| &mut c.background),
         };
-        if background {
-            let Some(cs) = classes.get_mut(class.index()) else {
-                return;
-            };
-            let mut lane = std::mem::take(&mut cs.background);
-            let classes_slice = classes.as_mut_slice();
-            unpublish(classes_slice, class, &lane, lref);
-            if insert {
-                lane.insert(rank, id);
-            } else {
-                lane.remove(rank, id);
-            }
-            publish(classes_slice, class, &lane, lref);
-            if let Some(cs) = classes.get_mut(class.index()) {
-                cs.background = lane;
-            }
+        let Some(lane) = lane else { return };
+        let before = lane.head(tasks);
+        match change {
+            LaneChange::Enter => lane.push(tasks, id, priority),
+            LaneChange::Leave => lane.remove(tasks, id, priority),
+        }
+        let after = lane.head(tasks);
+        if !available || before == after {
             return;
         }
-        let Some(lanes) = lanes else { return };
-        let lane = lanes.entry(class).or_default();
-        unpublish(classes, class, lane, lref);
-        if insert {
-            lane.insert(rank, id);
-        } else {
-            lane.remove(rank, id);
+        let Some(cs) = classes.get_mut(class.index()) else {
+            return;
+        };
+        if let Some((rank, _)) = before {
+            cs.ready.remove(&(rank, lref));
         }
-        if available {
-            publish(classes, class, lane, lref);
-        }
-        if lane.is_empty() {
-            lanes.remove(&class);
+        if let Some((rank, _)) = after {
+            cs.ready.insert((rank, lref));
         }
     }
 
-    /// Puts a Queued task into its lane. O(log n).
+    /// Rebuilds every lane and the ready index from the records (after loading a snapshot).
+    pub(crate) fn rebuild_lanes(&mut self) {
+        for s in self.sessions.values_mut() {
+            s.lanes = Lanes::default();
+        }
+        for g in &mut self.groups {
+            g.lanes = Lanes::default();
+        }
+        for c in &mut self.classes {
+            c.background = Lane::default();
+            c.ready.clear();
+        }
+        let mut queued: Vec<(u64, TaskId)> = self
+            .tasks
+            .values()
+            .filter(|t| t.state == TaskState::Queued)
+            .map(|t| (t.seq, t.id))
+            .collect();
+        queued.sort_unstable();
+        for (_, id) in queued {
+            self.enqueue(id);
+        }
+    }
+
+    /// Puts a Queued task into its lane. O(1) (O(log n) when its lane's head changes while
+    /// available).
     pub(crate) fn enqueue(&mut self, id: TaskId) {
-        self.lane_update(id, true);
+        self.lane_update(id, LaneChange::Enter);
     }
 
-    /// Takes a Queued task out of its lane. O(log n).
+    /// Takes a Queued task out of its lane. O(1) (O(log n) when its lane's head changes while
+    /// available).
     pub(crate) fn dequeue(&mut self, id: TaskId) {
-        self.lane_update(id, false);
+        self.lane_update(id, LaneChange::Leave);
     }
 
     /// The session is about to stop being free (held, or closing): hide its lanes and take it out
@@ -140,15 +167,16 @@ impl Kernel {
             sessions,
             groups,
             classes,
+            tasks,
             ..
         } = self;
         let Some(s) = sessions.get(&sid) else { return };
-        unpublish_all(classes, &s.lanes, LaneRef::Session(sid));
+        unpublish_all(classes, tasks, &s.lanes, LaneRef::Session(sid));
         for g in &s.groups {
             if let Some(grp) = groups.get_mut(g.0 as usize) {
                 grp.free.remove(&(s.idle_since, sid));
                 if grp.free.is_empty() {
-                    unpublish_all(classes, &grp.lanes, LaneRef::Group(*g));
+                    unpublish_all(classes, tasks, &grp.lanes, LaneRef::Group(*g));
                 }
             }
         }
@@ -162,19 +190,20 @@ impl Kernel {
             sessions,
             groups,
             classes,
+            tasks,
             ..
         } = self;
         let Some(s) = sessions.get_mut(&sid) else {
             return;
         };
         s.idle_since = now;
-        publish_all(classes, &s.lanes, LaneRef::Session(sid));
+        publish_all(classes, tasks, &s.lanes, LaneRef::Session(sid));
         for g in &s.groups {
             if let Some(grp) = groups.get_mut(g.0 as usize) {
                 let was_empty = grp.free.is_empty();
                 grp.free.insert((now, sid));
                 if was_empty {
-                    publish_all(classes, &grp.lanes, LaneRef::Group(*g));
+                    publish_all(classes, tasks, &grp.lanes, LaneRef::Group(*g));
                 }
             }
         }
@@ -183,13 +212,16 @@ impl Kernel {
     /// A free session joined group `g`.
     pub(crate) fn group_member_free(&mut self, g: GroupId, idle: Instant, sid: SessionId) {
         let Kernel {
-            groups, classes, ..
+            groups,
+            classes,
+            tasks,
+            ..
         } = self;
         if let Some(grp) = groups.get_mut(g.0 as usize) {
             let was_empty = grp.free.is_empty();
             grp.free.insert((idle, sid));
             if was_empty {
-                publish_all(classes, &grp.lanes, LaneRef::Group(g));
+                publish_all(classes, tasks, &grp.lanes, LaneRef::Group(g));
             }
         }
     }
@@ -197,12 +229,15 @@ impl Kernel {
     /// A free session left group `g`.
     pub(crate) fn group_member_busy(&mut self, g: GroupId, idle: Instant, sid: SessionId) {
         let Kernel {
-            groups, classes, ..
+            groups,
+            classes,
+            tasks,
+            ..
         } = self;
         if let Some(grp) = groups.get_mut(g.0 as usize) {
             grp.free.remove(&(idle, sid));
             if grp.free.is_empty() {
-                unpublish_all(classes, &grp.lanes, LaneRef::Group(g));
+                unpublish_all(classes, tasks, &grp.lanes, LaneRef::Group(g));
             }
         }
     }
@@ -241,7 +276,7 @@ impl Kernel {
     /// Starts the best ready task, repeatedly, until none is ready (DESIGN.md's one rule).
     pub(crate) fn dispatch(&mut self) {
         while let Some((rank, lref, class)) = self.best_ready() {
-            let head = self.lane(lref, class).and_then(Lane::head);
+            let head = self.lane(lref, class).and_then(|l| l.head(&self.tasks));
             match head {
                 Some((r, id)) if r == rank => self.start(id, lref),
                 _ => {
@@ -268,6 +303,16 @@ impl Kernel {
                 _ => None,
             },
         };
+        // The session is taken first, so leaving the lane republishes nothing it would only
+        // have to unpublish again.
+        if matches!(lref, LaneRef::Session(_) | LaneRef::Group(_))
+            && let Some(s2) = session
+        {
+            self.session_busy(s2);
+            if let Some(sess) = self.sessions.get_mut(&s2) {
+                sess.holder = Some(id);
+            }
+        }
         self.dequeue(id);
         let now = self.now;
         let Some(t) = self.tasks.get_mut(&id) else {
@@ -278,14 +323,6 @@ impl Kernel {
         t.last_heartbeat = now;
         let (class, attempt, wait) = (t.class, t.attempt, now.saturating_since(t.enqueued_at));
         self.set_state(id, TaskState::Running);
-        if matches!(lref, LaneRef::Session(_) | LaneRef::Group(_))
-            && let Some(s2) = session
-        {
-            self.session_busy(s2);
-            if let Some(sess) = self.sessions.get_mut(&s2) {
-                sess.holder = Some(id);
-            }
-        }
         self.disarm(id, TaskTimer::Queue);
         let (run, heartbeat) = self
             .class_config(class)
@@ -307,4 +344,11 @@ impl Kernel {
             attempt,
         });
     }
+}
+
+/// Which way a task moves through its lane.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LaneChange {
+    Enter,
+    Leave,
 }

@@ -213,28 +213,32 @@ impl Kernel {
             vec![BTreeSet::new(); self.classes.len()];
         let mut lanes: Vec<(LaneRef, ClassId, &crate::queue::Lane)> = Vec::new();
         for s in self.sessions.values() {
-            for (c, l) in &s.lanes {
+            for (c, l) in s.lanes.iter() {
                 lanes.push((LaneRef::Session(s.id), *c, l));
             }
         }
         for g in &self.groups {
-            for (c, l) in &g.lanes {
+            for (c, l) in g.lanes.iter() {
                 lanes.push((LaneRef::Group(g.id), *c, l));
             }
         }
         for (i, cs) in self.classes.iter().enumerate() {
             lanes.push((LaneRef::Background, ClassId(i as u16), &cs.background));
         }
+        // A broken link could loop: no walk may visit more tasks than are queued.
+        let queued = self.counts.get(TaskState::Queued) as usize;
         for (lref, class, lane) in lanes {
-            ensure!(
-                // (by its head, not `Lane::is_empty`: the check must not trust what it checks)
-                lref == LaneRef::Background || lane.head().is_some(),
-                "empty lane {lref:?} {class} kept"
-            );
-            for (rank, id) in lane.iter() {
+            let mut last: Option<Rank> = None;
+            let mut walked = 0usize;
+            for id in lane.iter(&self.tasks) {
+                walked += 1;
+                ensure!(
+                    walked <= queued,
+                    "lane {lref:?} {class} walks more tasks than are queued"
+                );
                 let t = self
                     .tasks
-                    .get(id)
+                    .get(&id)
                     .ok_or_else(|| InvariantViolation(format!("lane holds unknown {id}")))?;
                 ensure!(
                     t.state == TaskState::Queued,
@@ -246,13 +250,23 @@ impl Kernel {
                     self.lane_ref(t.class, t.target) == lref,
                     "{id} in the wrong lane {lref:?}"
                 );
+                let rank = Rank::new(t.priority, t.seq);
                 ensure!(
-                    *rank == Rank::new(t.priority, t.seq),
-                    "{id} has a stale rank"
+                    last.is_none_or(|l| l < rank),
+                    "{id} out of dispatch order in {lref:?} {class}"
                 );
-                ensure!(seen.insert(*id), "{id} queued twice");
+                if let Some(prev) = self.tasks.get(&t.links.prev) {
+                    ensure!(prev.links.next == id, "{id}'s back link is broken");
+                }
+                last = Some(rank);
+                ensure!(seen.insert(id), "{id} queued twice");
             }
-            if let Some((rank, _)) = lane.head()
+            ensure!(
+                lane.len() == walked,
+                "lane {lref:?} {class} counts {} tasks, holds {walked}",
+                lane.len()
+            );
+            if let Some((rank, _)) = lane.head(&self.tasks)
                 && self.lane_available(lref)
                 && let Some(w) = want_ready.get_mut(class.index())
             {
@@ -265,6 +279,13 @@ impl Kernel {
             seen.len(),
             self.counts.get(TaskState::Queued)
         );
+        for t in self.tasks.values() {
+            ensure!(
+                seen.contains(&t.id) || t.links == crate::queue::Links::default(),
+                "{} is in no lane but keeps lane links",
+                t.id
+            );
+        }
         for (i, cs) in self.classes.iter().enumerate() {
             let want = want_ready.get(i).cloned().unwrap_or_default();
             ensure!(

@@ -64,9 +64,11 @@ pub(crate) enum Lifecycle {
 pub(crate) struct ClassState {
     pub(crate) counts: StateCounts,
     /// Heads of this class's lanes whose resource is available (session free, group with a free
-    /// member, or background). The dispatcher's candidates.
+    /// member, or background). The dispatcher's candidates. An index: rebuilt on load.
+    #[serde(skip)]
     pub(crate) ready: BTreeSet<(Rank, LaneRef)>,
-    /// Queued background tasks of this class.
+    /// Queued background tasks of this class. An index: rebuilt on load.
+    #[serde(skip)]
     pub(crate) background: Lane,
     pub(crate) totals: ClassTotals,
 }
@@ -323,7 +325,7 @@ impl Kernel {
             name: name.to_owned(),
             holder: None,
             idle_since: now,
-            lanes: BTreeMap::new(),
+            lanes: Default::default(),
             tasks: BTreeSet::new(),
             counts: StateCounts::default(),
             queue_len: 0,
@@ -419,7 +421,7 @@ impl Kernel {
                     name: group.to_owned(),
                     members: BTreeSet::new(),
                     free: BTreeSet::new(),
-                    lanes: BTreeMap::new(),
+                    lanes: Default::default(),
                     queue_len: 0,
                 });
                 self.group_names.insert(group.to_owned(), g);
@@ -543,32 +545,8 @@ impl Kernel {
         self.next_task += 1; // cannot overflow: checked above
         let seq = self.next_seq;
         self.next_seq = self.next_seq.saturating_add(1);
-        let task = Task {
-            id,
-            class: submit.class,
-            target: submit.target,
-            parent: submit.parent,
-            priority,
-            state: TaskState::Queued,
-            attempt: 1,
-            seq,
-            created_at: now,
-            enqueued_at: now,
-            started_at: None,
-            finished_at: None,
-            last_heartbeat: now,
-            session: match submit.target {
-                Target::Session(s) => Some(s),
-                _ => None,
-            },
-            progress: Progress::default(),
-            cancel: None,
-            outcome: None,
-            error: None,
-            children: Vec::new(),
-            timers: Default::default(),
-        };
-        self.tasks.insert(task);
+        self.tasks
+            .insert(Task::new(id, &submit, priority, seq, now));
         self.count_in(id);
         if let Some(p) = submit.parent.and_then(|p| self.tasks.get_mut(&p)) {
             p.children.push(id);
@@ -938,6 +916,7 @@ impl Kernel {
             timers.insert_cleanup(deadline, Cleanup::Shutdown);
         }
         self.timers = timers;
+        self.rebuild_lanes();
     }
 
     /// Propagates cancellations (children) and closes disconnects and shutdowns whose tasks

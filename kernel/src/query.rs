@@ -504,7 +504,8 @@ impl Kernel {
     fn better_competitors(&self, t: &Task, lref: crate::queue::LaneRef) -> usize {
         use crate::queue::LaneRef;
         let rank = Rank::new(t.priority, t.seq);
-        let before = |l: Option<&crate::queue::Lane>| l.map_or(0, |l| l.count_before(rank));
+        let before =
+            |l: Option<&crate::queue::Lane>| l.map_or(0, |l| l.count_before(&self.tasks, rank));
         let mut ahead = before(self.lane(lref, t.class));
         let lanes = match lref {
             LaneRef::Session(s) => self.sessions.get(&s).map(|s| &s.lanes),
@@ -514,8 +515,8 @@ impl Kernel {
         if let Some(lanes) = lanes {
             ahead += lanes
                 .iter()
-                .filter(|(class, _)| **class != t.class)
-                .map(|(_, l)| l.count_before(rank))
+                .filter(|(class, _)| *class != t.class)
+                .map(|(_, l)| l.count_before(&self.tasks, rank))
                 .sum::<usize>();
         }
         if self

@@ -264,6 +264,14 @@ impl<T: Keyed> Slab<T> {
             .flat_map(|c| c.slots.iter().filter_map(Option::as_ref))
     }
 
+    /// Records in id order, mutably.
+    pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.old
+            .values_mut()
+            .chain(self.chunks.iter_mut().flatten())
+            .flat_map(|c| c.slots.iter_mut().filter_map(Option::as_mut))
+    }
+
     /// Ids in order.
     pub(crate) fn keys(&self) -> impl Iterator<Item = T::Id> + '_ {
         self.values().map(|t| t.id())

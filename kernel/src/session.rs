@@ -1,11 +1,11 @@
 //! Sessions and groups: the exclusive resources and their late-binding sets.
 
 use crate::counts::StateCounts;
-use crate::id::{ClassId, GroupId, SessionId, TaskId};
-use crate::queue::Lane;
+use crate::id::{GroupId, SessionId, TaskId};
+use crate::queue::Lanes;
 use crate::time::Instant;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// One connected (or closing) session generation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,8 +16,9 @@ pub(crate) struct Session {
     pub(crate) holder: Option<TaskId>,
     /// When it last became free (connect time at first): group tasks take the longest-idle member.
     pub(crate) idle_since: Instant,
-    /// Queued exclusive tasks aimed at it, one lane per class.
-    pub(crate) lanes: BTreeMap<ClassId, Lane>,
+    /// Queued exclusive tasks aimed at it, one lane per class (an index: rebuilt on load).
+    #[serde(skip)]
+    pub(crate) lanes: Lanes,
     /// Every task counted against it (see `Task::counted_session`).
     pub(crate) tasks: BTreeSet<TaskId>,
     pub(crate) counts: StateCounts,
@@ -50,6 +51,8 @@ pub(crate) struct Group {
     pub(crate) members: BTreeSet<SessionId>,
     /// Free members ordered by (idle since, id): the first is the one a group task takes.
     pub(crate) free: BTreeSet<(Instant, SessionId)>,
-    pub(crate) lanes: BTreeMap<ClassId, Lane>,
+    /// Queued tasks aimed at the group, one lane per class (an index: rebuilt on load).
+    #[serde(skip)]
+    pub(crate) lanes: Lanes,
     pub(crate) queue_len: u32,
 }

@@ -279,9 +279,48 @@ pub(crate) struct Task {
     /// Active (non-terminal) children.
     pub(crate) children: Vec<TaskId>,
     pub(crate) timers: TaskTimers,
+    /// Its links in its lane while queued (an index: not in snapshots, rebuilt on load).
+    #[serde(skip)]
+    pub(crate) links: crate::queue::Links,
 }
 
 impl Task {
+    /// A new Queued record for `submit`, first attempt, at `now`.
+    pub(crate) fn new(
+        id: TaskId,
+        submit: &crate::Submit,
+        priority: u8,
+        seq: u64,
+        now: Instant,
+    ) -> Self {
+        Task {
+            id,
+            class: submit.class,
+            target: submit.target,
+            parent: submit.parent,
+            priority,
+            state: TaskState::Queued,
+            attempt: 1,
+            seq,
+            created_at: now,
+            enqueued_at: now,
+            started_at: None,
+            finished_at: None,
+            last_heartbeat: now,
+            session: match submit.target {
+                Target::Session(s) => Some(s),
+                _ => None,
+            },
+            progress: Progress::default(),
+            cancel: None,
+            outcome: None,
+            error: None,
+            children: Vec::new(),
+            timers: Default::default(),
+            links: Default::default(),
+        }
+    }
+
     /// The session whose counters and task set include this task: its target session, or for a
     /// group task, the member it is running on (or ended on: a terminal record stays with the
     /// member it ran on; one that ended waiting belongs to no session).
