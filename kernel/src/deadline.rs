@@ -91,11 +91,54 @@ enum Source {
     Heap,
 }
 
+/// A set of small integers (FIFO indexes), one bit each.
+#[derive(Clone, Debug, Default)]
+struct Bits(Vec<u64>);
+
+impl Bits {
+    fn with_len(n: usize) -> Self {
+        Bits(vec![0; n.div_ceil(64)])
+    }
+
+    fn insert(&mut self, i: usize) {
+        if let Some(w) = self.0.get_mut(i / 64) {
+            *w |= 1 << (i % 64);
+        }
+    }
+
+    fn remove(&mut self, i: usize) {
+        if let Some(w) = self.0.get_mut(i / 64) {
+            *w &= !(1 << (i % 64));
+        }
+    }
+
+    /// The members, ascending.
+    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.0.iter().enumerate().flat_map(|(k, &w)| {
+            let mut w = w;
+            std::iter::from_fn(move || {
+                if w == 0 {
+                    return None;
+                }
+                let bit = w.trailing_zeros() as usize;
+                w &= w - 1;
+                Some(k * 64 + bit)
+            })
+        })
+    }
+
+    fn take(&mut self) -> Bits {
+        Bits(self.0.iter_mut().map(std::mem::take).collect())
+    }
+}
+
 /// Every pending deadline (see the module docs).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Timers {
     /// One queue per (class, kind), at `class * TASK_TIMERS + kind`, each in key order.
     fifos: Vec<VecDeque<TaskDeadline>>,
+    /// The FIFOs that hold entries: the next deadline is among their fronts.
+    nonempty: Bits,
     /// Deadlines that did not fit their FIFO's order.
     heap: BinaryHeap<Reverse<TaskDeadline>>,
     cleanups: BTreeSet<(Instant, Cleanup)>,
@@ -103,7 +146,7 @@ pub(crate) struct Timers {
     armed: usize,
     entries: usize,
     /// FIFOs whose front may have gone stale since the last `tidy`.
-    dirty: Vec<usize>,
+    dirty: Bits,
 }
 
 /// Timers are an index over the records' armed deadlines: two are equal when they hold the same
@@ -119,8 +162,11 @@ impl Eq for Timers {}
 impl Timers {
     /// Empty, with one FIFO per (class, kind) for `classes` classes.
     pub(crate) fn new(classes: usize) -> Self {
+        let n = classes * TASK_TIMERS;
         Timers {
-            fifos: vec![VecDeque::new(); classes * TASK_TIMERS],
+            fifos: vec![VecDeque::new(); n],
+            nonempty: Bits::with_len(n),
+            dirty: Bits::with_len(n),
             ..Timers::default()
         }
     }
@@ -136,7 +182,10 @@ impl Timers {
         self.entries += 1;
         let i = Self::fifo_index(d.class, d.kind);
         match self.fifos.get_mut(i) {
-            Some(fifo) if fifo.back().is_none_or(|b| *b <= d) => fifo.push_back(d),
+            Some(fifo) if fifo.back().is_none_or(|b| *b <= d) => {
+                fifo.push_back(d);
+                self.nonempty.insert(i);
+            }
             _ => self.heap.push(Reverse(d)),
         }
     }
@@ -144,16 +193,7 @@ impl Timers {
     /// A live deadline of `class` and `kind` went stale (disarmed or re-armed). O(1).
     pub(crate) fn disarm(&mut self, class: ClassId, kind: TaskTimer) {
         self.armed = self.armed.saturating_sub(1);
-        self.mark(class, kind);
-    }
-
-    /// The FIFO of `class` and `kind` may hold a stale front (a copy of a deadline that was
-    /// disarmed and re-armed at the same instant outlives the one that fired).
-    fn mark(&mut self, class: ClassId, kind: TaskTimer) {
-        let i = Self::fifo_index(class, kind);
-        if !self.dirty.contains(&i) {
-            self.dirty.push(i);
-        }
+        self.dirty.insert(Self::fifo_index(class, kind));
     }
 
     pub(crate) fn insert_cleanup(&mut self, at: Instant, c: Cleanup) {
@@ -164,11 +204,11 @@ impl Timers {
         self.cleanups.remove(&(at, c))
     }
 
-    /// The smallest task deadline held (live or stale), and where. O(classes · kinds).
+    /// The smallest task deadline held (live or stale), and where. O(FIFOs in use).
     fn min_task(&self) -> Option<(TaskDeadline, Source)> {
         let mut best = self.heap.peek().map(|Reverse(d)| (*d, Source::Heap));
-        for (i, fifo) in self.fifos.iter().enumerate() {
-            if let Some(d) = fifo.front()
+        for i in self.nonempty.iter() {
+            if let Some(d) = self.fifos.get(i).and_then(VecDeque::front)
                 && best.is_none_or(|(b, _)| *d < b)
             {
                 best = Some((*d, Source::Fifo(i)));
@@ -179,7 +219,14 @@ impl Timers {
 
     fn pop_source(&mut self, source: Source) -> Option<TaskDeadline> {
         let d = match source {
-            Source::Fifo(i) => self.fifos.get_mut(i)?.pop_front(),
+            Source::Fifo(i) => {
+                let fifo = self.fifos.get_mut(i)?;
+                let d = fifo.pop_front();
+                if fifo.is_empty() {
+                    self.nonempty.remove(i);
+                }
+                d
+            }
             Source::Heap => self.heap.pop().map(|Reverse(d)| d),
         };
         if d.is_some() {
@@ -188,21 +235,27 @@ impl Timers {
         d
     }
 
+    /// The smallest live task deadline, dropping stale ones met at the front on the way.
+    fn min_live(
+        &mut self,
+        live: &impl Fn(&TaskDeadline) -> bool,
+    ) -> Option<(TaskDeadline, Source)> {
+        loop {
+            let (d, source) = self.min_task()?;
+            if live(&d) {
+                return Some((d, source));
+            }
+            self.pop_source(source);
+        }
+    }
+
     /// The next deadline, live only: stale task entries met at the front are dropped on the way.
     /// `live` says whether a task deadline is still armed.
     pub(crate) fn next(
         &mut self,
         live: impl Fn(&TaskDeadline) -> bool,
     ) -> Option<(Instant, TimerKind)> {
-        let task = loop {
-            match self.min_task() {
-                Some((d, _)) if live(&d) => break Some(d),
-                Some((_, source)) => {
-                    self.pop_source(source);
-                }
-                None => break None,
-            }
-        };
+        let task = self.min_live(&live).map(|(d, _)| d);
         let cleanup = self.cleanups.first().copied();
         match (task, cleanup) {
             (Some(d), Some((at, _))) if d.at <= at => Some((d.at, TimerKind::Task(d.task, d.kind))),
@@ -218,28 +271,25 @@ impl Timers {
         now: Instant,
         live: impl Fn(&TaskDeadline) -> bool,
     ) -> Option<(Instant, TimerKind)> {
-        let (at, kind) = self.next(live)?;
-        if at > now {
-            return None;
-        }
-        match kind {
-            TimerKind::Task(..) => {
-                let (_, source) = self.min_task()?;
-                let d = self.pop_source(source)?;
+        let task = self.min_live(&live);
+        let cleanup = self.cleanups.first().copied();
+        match (task, cleanup) {
+            (Some((d, source)), c) if d.at <= now && c.is_none_or(|(at, _)| d.at <= at) => {
+                self.pop_source(source);
                 self.armed = self.armed.saturating_sub(1);
-                self.mark(d.class, d.kind);
+                // A copy of it (disarmed and re-armed at the same instant) may be left behind.
+                self.dirty.insert(Self::fifo_index(d.class, d.kind));
+                Some((d.at, TimerKind::Task(d.task, d.kind)))
             }
-            TimerKind::SessionCleanup(s) => {
-                self.cleanups.remove(&(at, Cleanup::Session(s)));
+            (_, Some((at, c))) if at <= now => {
+                self.cleanups.remove(&(at, c));
+                Some((at, cleanup_kind(c)))
             }
-            TimerKind::ShutdownCleanup => {
-                self.cleanups.remove(&(at, Cleanup::Shutdown));
-            }
+            _ => None,
         }
-        Some((at, kind))
     }
 
-    /// The earliest deadline held. Exact between inputs (after `tidy`). O(classes · kinds).
+    /// The earliest deadline held. Exact between inputs (after `tidy`). O(FIFOs in use).
     pub(crate) fn first(&self) -> Option<Instant> {
         let task = self.min_task().map(|(d, _)| d.at);
         let cleanup = self.cleanups.first().map(|(at, _)| *at);
@@ -252,11 +302,15 @@ impl Timers {
     /// Drops stale entries from the fronts that may have them, and compacts everything when
     /// stale entries outnumber live ones (plus 1,024). Run at the end of every input.
     pub(crate) fn tidy(&mut self, live: impl Fn(&TaskDeadline) -> bool) {
-        for i in std::mem::take(&mut self.dirty) {
+        let dirty = self.dirty.take();
+        for i in dirty.iter() {
             if let Some(fifo) = self.fifos.get_mut(i) {
                 while fifo.front().is_some_and(|d| !live(d)) {
                     fifo.pop_front();
                     self.entries = self.entries.saturating_sub(1);
+                }
+                if fifo.is_empty() {
+                    self.nonempty.remove(i);
                 }
             }
         }
@@ -265,8 +319,11 @@ impl Timers {
             self.entries = self.entries.saturating_sub(1);
         }
         if self.entries > 2 * self.armed + 1024 {
-            for fifo in &mut self.fifos {
+            for (i, fifo) in self.fifos.iter_mut().enumerate() {
                 fifo.retain(|d| live(d));
+                if fifo.is_empty() {
+                    self.nonempty.remove(i);
+                }
             }
             self.heap.retain(|Reverse(d)| live(d));
             self.entries = self.fifos.iter().map(VecDeque::len).sum::<usize>() + self.heap.len();
@@ -289,6 +346,7 @@ impl Timers {
 
     /// Checks the structure itself: FIFOs in order, counters right, fronts live (between inputs).
     pub(crate) fn consistent(&self, live: impl Fn(&TaskDeadline) -> bool) -> Result<(), String> {
+        let nonempty: Vec<usize> = self.nonempty.iter().collect();
         for (i, fifo) in self.fifos.iter().enumerate() {
             let (class, kind) = (i / TASK_TIMERS, i % TASK_TIMERS);
             if let Some(w) = fifo.iter().zip(fifo.iter().skip(1)).find(|(a, b)| a > b) {
@@ -303,6 +361,13 @@ impl Timers {
             }
             if let Some(d) = fifo.front().filter(|d| !live(d)) {
                 return Err(format!("stale deadline {d:?} at the front of a timer FIFO"));
+            }
+            if fifo.is_empty() == nonempty.contains(&i) {
+                return Err(format!(
+                    "timer FIFO of class {class} kind {kind}: {} entries, listed in use {}",
+                    fifo.len(),
+                    nonempty.contains(&i)
+                ));
             }
         }
         if let Some(Reverse(d)) = self.heap.peek().filter(|Reverse(d)| !live(d)) {

@@ -99,8 +99,10 @@ impl Kernel {
             ..
         } = self;
         let lane = match lref {
-            LaneRef::Session(s) => sessions.get_mut(&s).map(|s| s.lanes.entry(class)),
-            LaneRef::Group(g) => groups.get_mut(g.0 as usize).map(|g| g.lanes.entry(class)),
+            LaneRef::Session(s) => sessions.get_mut(&s).and_then(|s| s.lanes.entry(class)),
+            LaneRef::Group(g) => groups
+                .get_mut(g.0 as usize)
+                .and_then(|g| g.lanes.entry(class)),
             LaneRef::Background => classes.get_mut(class.index()).map(|c| &mut c.background),
         };
         let Some(lane) = lane else { return };

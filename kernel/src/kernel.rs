@@ -198,6 +198,13 @@ pub struct Kernel {
     pub(crate) caught_up: CaughtUp,
 }
 
+/// Whether a task enters or leaves the counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tally {
+    Add,
+    Sub,
+}
+
 /// The length of the queue's prefix that caught-up deadlines decided. Bookkeeping for drivers
 /// that log, not state: never serialized, and equal in every kernel.
 #[derive(Clone, Copy, Debug, Default)]
@@ -992,64 +999,92 @@ impl Kernel {
         }
     }
 
-    /// Adds a task's state to every counter and index that depends on it.
+    /// Adds a newly registered task to every counter and index that depends on its state.
     pub(crate) fn count_in(&mut self, id: TaskId) {
-        self.count(id, true, true);
+        self.tally(id, Tally::Add);
     }
 
-    /// Removes a task's state from every counter and index that depends on it.
+    /// Removes a task that leaves the registry from every counter and index.
     pub(crate) fn count_out(&mut self, id: TaskId) {
-        self.count(id, false, true);
+        self.tally(id, Tally::Sub);
     }
 
-    /// `membership`: also add the task to (or remove it from) its counted session's task set.
-    fn count(&mut self, id: TaskId, add: bool, membership: bool) {
+    fn tally(&mut self, id: TaskId, tally: Tally) {
         let Some(t) = self.tasks.get(&id) else { return };
         let (state, class, target, session) = (t.state, t.class, t.target, t.counted_session());
-        let bump = |c: &mut StateCounts| if add { c.add(state) } else { c.sub(state) };
+        let bump = |c: &mut StateCounts| match tally {
+            Tally::Add => c.add(state),
+            Tally::Sub => c.sub(state),
+        };
         bump(&mut self.counts);
         if let Some(cs) = self.classes.get_mut(class.index()) {
             bump(&mut cs.counts);
         }
         if let Some(s) = session.and_then(|s| self.sessions.get_mut(&s)) {
             bump(&mut s.counts);
-            match (membership, add) {
-                (true, true) => {
-                    s.tasks.insert(id);
-                }
-                (true, false) => {
-                    s.tasks.remove(&id);
-                }
-                (false, _) => {}
-            }
+            match tally {
+                Tally::Add => s.tasks.insert(id),
+                Tally::Sub => s.tasks.remove(&id),
+            };
         }
         if state.is_waiting() {
-            let len = match target {
-                Target::Session(s) => self.sessions.get_mut(&s).map(|s| &mut s.queue_len),
-                Target::Group(g) => self.groups.get_mut(g.0 as usize).map(|g| &mut g.queue_len),
-                Target::None => Some(&mut self.background_queue_len),
-            };
-            if let Some(len) = len {
-                *len = if add {
-                    len.saturating_add(1)
-                } else {
-                    len.saturating_sub(1)
-                };
-            }
+            self.bump_queue_len(target, tally);
         }
     }
 
-    /// Moves a task to `state`, keeping every counter right. O(log n).
-    pub(crate) fn set_state(&mut self, id: TaskId, state: TaskState) {
-        let Some(t) = self.tasks.get(&id) else { return };
-        // The session task set changes only when the counted session does (a group task
-        // binding to or leaving its member); otherwise only counters move.
-        let moves = t.counted_session() != Task::counted_session_in(t.target, t.session, state);
-        self.count(id, false, moves);
-        if let Some(t) = self.tasks.get_mut(&id) {
-            t.state = state;
+    /// One more (or one fewer) task waiting for `target`.
+    fn bump_queue_len(&mut self, target: Target, tally: Tally) {
+        let len = match target {
+            Target::Session(s) => self.sessions.get_mut(&s).map(|s| &mut s.queue_len),
+            Target::Group(g) => self.groups.get_mut(g.0 as usize).map(|g| &mut g.queue_len),
+            Target::None => Some(&mut self.background_queue_len),
+        };
+        if let Some(len) = len {
+            *len = match tally {
+                Tally::Add => len.saturating_add(1),
+                Tally::Sub => len.saturating_sub(1),
+            };
         }
-        self.count(id, true, moves);
+    }
+
+    /// Moves a task to `state`, keeping every counter right: the counters move from the old
+    /// state to the new in one pass; the session task set changes only when the counted session
+    /// does (a group task binding to or leaving its member). O(1), plus O(log n) on a move.
+    pub(crate) fn set_state(&mut self, id: TaskId, state: TaskState) {
+        let Some(t) = self.tasks.get_mut(&id) else {
+            return;
+        };
+        let (old, class, target) = (t.state, t.class, t.target);
+        let from = t.counted_session();
+        t.state = state;
+        let to = t.counted_session();
+        let shift = |c: &mut StateCounts| {
+            c.sub(old);
+            c.add(state);
+        };
+        shift(&mut self.counts);
+        if let Some(cs) = self.classes.get_mut(class.index()) {
+            shift(&mut cs.counts);
+        }
+        if from == to {
+            if let Some(s) = from.and_then(|s| self.sessions.get_mut(&s)) {
+                shift(&mut s.counts);
+            }
+        } else {
+            if let Some(s) = from.and_then(|s| self.sessions.get_mut(&s)) {
+                s.counts.sub(old);
+                s.tasks.remove(&id);
+            }
+            if let Some(s) = to.and_then(|s| self.sessions.get_mut(&s)) {
+                s.counts.add(state);
+                s.tasks.insert(id);
+            }
+        }
+        match (old.is_waiting(), state.is_waiting()) {
+            (true, false) => self.bump_queue_len(target, Tally::Sub),
+            (false, true) => self.bump_queue_len(target, Tally::Add),
+            _ => {}
+        }
     }
 
     /// Ends a task with `outcome`: leaves its queue or gives back its slot and session, records

@@ -207,16 +207,15 @@ impl Lanes {
         self.0.iter().find(|(c, _)| *c == class).map(|(_, l)| l)
     }
 
-    /// The class's lane, created empty if needed.
-    pub(crate) fn entry(&mut self, class: ClassId) -> &mut Lane {
-        let i = match self.0.iter().position(|(c, _)| *c == class) {
-            Some(i) => i,
-            None => {
-                self.0.push((class, Lane::default()));
-                self.0.len() - 1
-            }
-        };
-        &mut self.0[i].1
+    /// The class's lane, created empty if needed (always `Some`).
+    pub(crate) fn entry(&mut self, class: ClassId) -> Option<&mut Lane> {
+        if !self.0.iter().any(|(c, _)| *c == class) {
+            self.0.push((class, Lane::default()));
+        }
+        self.0
+            .iter_mut()
+            .find(|(c, _)| *c == class)
+            .map(|(_, lane)| lane)
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &(ClassId, Lane)> {
