@@ -127,8 +127,13 @@ impl Bits {
         })
     }
 
-    fn take(&mut self) -> Bits {
-        Bits(self.0.iter_mut().map(std::mem::take).collect())
+    /// Takes word `k` (64 members), leaving it empty.
+    fn take_word(&mut self, k: usize) -> u64 {
+        self.0.get_mut(k).map(std::mem::take).unwrap_or(0)
+    }
+
+    fn words(&self) -> usize {
+        self.0.len()
     }
 }
 
@@ -302,15 +307,19 @@ impl Timers {
     /// Drops stale entries from the fronts that may have them, and compacts everything when
     /// stale entries outnumber live ones (plus 1,024). Run at the end of every input.
     pub(crate) fn tidy(&mut self, live: impl Fn(&TaskDeadline) -> bool) {
-        let dirty = self.dirty.take();
-        for i in dirty.iter() {
-            if let Some(fifo) = self.fifos.get_mut(i) {
-                while fifo.front().is_some_and(|d| !live(d)) {
-                    fifo.pop_front();
-                    self.entries = self.entries.saturating_sub(1);
-                }
-                if fifo.is_empty() {
-                    self.nonempty.remove(i);
+        for k in 0..self.dirty.words() {
+            let mut word = self.dirty.take_word(k);
+            while word != 0 {
+                let i = k * 64 + word.trailing_zeros() as usize;
+                word &= word - 1;
+                if let Some(fifo) = self.fifos.get_mut(i) {
+                    while fifo.front().is_some_and(|d| !live(d)) {
+                        fifo.pop_front();
+                        self.entries = self.entries.saturating_sub(1);
+                    }
+                    if fifo.is_empty() {
+                        self.nonempty.remove(i);
+                    }
                 }
             }
         }

@@ -138,7 +138,7 @@ impl Kernel {
                 t.state
             );
             ensure!(
-                (t.state == TaskState::Cancelling) <= t.cancel.is_some(),
+                (t.state == TaskState::Cancelling) <= t.cancel().is_some(),
                 "{id} cancelling without cancel info"
             );
         }
@@ -412,7 +412,7 @@ impl Kernel {
             let class = self
                 .class_config(t.class)
                 .ok_or_else(|| InvariantViolation(format!("{} unknown class", t.id)))?;
-            let aborted = t.cancel.is_some_and(|c| c.abort_requested_at.is_some());
+            let aborted = t.cancel().is_some_and(|c| c.abort_requested_at.is_some());
             for kind in TaskTimer::ALL {
                 let armed = t.timers.get(kind.index()).copied().flatten();
                 if let Some(at) = armed {
@@ -544,16 +544,16 @@ impl Kernel {
         );
         for t in self.tasks.values() {
             ensure!(
-                t.children.len() <= l.children_max as usize,
+                t.children().len() <= l.children_max as usize,
                 "{} too many children",
                 t.id
             );
             ensure!(
-                t.progress.message.len() <= l.message_len_max as usize,
+                t.progress().message.len() <= l.message_len_max as usize,
                 "{} message too long",
                 t.id
             );
-            for c in &t.children {
+            for c in t.children() {
                 let child = self.tasks.get(c);
                 ensure!(
                     child.is_some_and(|c| !c.state.is_terminal() && c.parent == Some(t.id)),
@@ -562,7 +562,7 @@ impl Kernel {
                 );
             }
             ensure!(
-                !t.state.is_terminal() || t.children.is_empty(),
+                !t.state.is_terminal() || t.children().is_empty(),
                 "ended {} keeps children",
                 t.id
             );
@@ -571,7 +571,7 @@ impl Kernel {
                 && !p.state.is_terminal()
             {
                 ensure!(
-                    p.children.contains(&t.id),
+                    p.children().contains(&t.id),
                     "{} missing from {}'s children",
                     t.id,
                     p.id

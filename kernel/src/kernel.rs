@@ -530,7 +530,7 @@ impl Kernel {
             if !(parent.state.is_waiting() || parent.state == TaskState::Running) {
                 return Err(Error::ParentNotActive(p));
             }
-            if parent.children.len() >= limits.children_max as usize {
+            if parent.children().len() >= limits.children_max as usize {
                 return Err(Error::Refused(RejectReason::Capacity));
             }
         }
@@ -556,7 +556,7 @@ impl Kernel {
             .insert(Task::new(id, &submit, priority, seq, now));
         self.count_in(id);
         if let Some(p) = submit.parent.and_then(|p| self.tasks.get_mut(&p)) {
-            p.children.push(id);
+            p.cold_mut().children.push(id);
         }
         if let Some(cs) = self.classes.get_mut(submit.class.index()) {
             cs.totals.submitted = cs.totals.submitted.saturating_add(1);
@@ -625,7 +625,7 @@ impl Kernel {
             .filter(|_| t.state == TaskState::Running);
         self.now = now;
         if let Some(t) = self.tasks.get_mut(&task) {
-            t.progress = progress;
+            t.cold_mut().progress = progress;
             t.last_heartbeat = now;
         }
         if let Some(d) = heartbeat {
@@ -690,7 +690,7 @@ impl Kernel {
                 state: t.state,
             });
         }
-        let aborted = t.cancel.is_some_and(|c| c.abort_requested_at.is_some());
+        let aborted = t.cancel().is_some_and(|c| c.abort_requested_at.is_some());
         if exit == Exit::Dropped && !aborted {
             return Err(Error::NotAborted(task));
         }
@@ -702,13 +702,13 @@ impl Kernel {
         if error.is_some()
             && let Some(t) = self.tasks.get_mut(&task)
         {
-            t.error = error;
+            t.cold_mut().error = error;
         }
         let t = match self.tasks.get(&task) {
             Some(t) => t,
             None => return Ok(()),
         };
-        let outcome = match (t.state, t.cancel, exit) {
+        let outcome = match (t.state, t.cancel(), exit) {
             (TaskState::Cancelling, Some(c), _) if c.abort_requested_at.is_some() => {
                 Outcome::Abandoned
             }
@@ -1108,7 +1108,7 @@ impl Kernel {
             Some(t) => {
                 t.finished_at = Some(now);
                 t.outcome = Some(outcome);
-                std::mem::take(&mut t.children)
+                t.take_children()
             }
             None => Vec::new(),
         };
@@ -1122,7 +1122,7 @@ impl Kernel {
             cs.totals.record_outcome(outcome);
         }
         if let Some(p) = parent.and_then(|p| self.tasks.get_mut(&p)) {
-            p.children.retain(|c| *c != id);
+            p.cold_mut().children.retain(|c| *c != id);
         }
         self.emit(Action::Notify(crate::Notice::Finished {
             task: id,
@@ -1277,10 +1277,10 @@ impl Kernel {
                 let grace = self
                     .class_config(t.class)
                     .map_or(Duration::ZERO, |c| c.grace);
-                let children = t.children.clone();
+                let children = t.children().to_vec();
                 let now = self.now;
                 if let Some(t) = self.tasks.get_mut(&id) {
-                    t.cancel = Some(crate::task::CancelInfo {
+                    t.cold_mut().cancel = Some(crate::task::CancelInfo {
                         reason,
                         requested_at: now,
                         abort_requested_at: None,
@@ -1345,7 +1345,11 @@ impl Kernel {
 
     fn abort(&mut self, id: TaskId) {
         let now = self.now;
-        if let Some(c) = self.tasks.get_mut(&id).and_then(|t| t.cancel.as_mut()) {
+        if let Some(c) = self
+            .tasks
+            .get_mut(&id)
+            .and_then(|t| t.cold_mut().cancel.as_mut())
+        {
             c.abort_requested_at = Some(now);
         }
         self.stuck.insert(id);
@@ -1426,9 +1430,9 @@ impl Kernel {
                 class: t.class,
                 parent: t.parent,
                 age: self.now.saturating_since(t.created_at),
-                reason: t.cancel.map(|c| c.reason),
+                reason: t.cancel().map(|c| c.reason),
             });
-            let aborted = t.cancel.is_some_and(|c| c.abort_requested_at.is_some());
+            let aborted = t.cancel().is_some_and(|c| c.abort_requested_at.is_some());
             let attempt = t.attempt;
             let held = t
                 .session

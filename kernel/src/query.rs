@@ -324,12 +324,12 @@ impl Kernel {
             started_at: t.started_at,
             finished_at: t.finished_at,
             age: self.now.saturating_since(t.created_at),
-            progress: t.progress.clone(),
+            progress: t.progress().clone(),
             outcome: t.outcome,
-            error: t.error.clone(),
-            cancel_reason: t.cancel.map(|c| c.reason),
+            error: t.error().map(str::to_owned),
+            cancel_reason: t.cancel().map(|c| c.reason),
             stuck: self.stuck.contains(&t.id),
-            children: t.children.len(),
+            children: t.children().len(),
         }
     }
 
@@ -433,14 +433,14 @@ impl Kernel {
                 session: t.session,
             },
             TaskState::Cancelling => Explanation::Cancelling {
-                reason: t.cancel.map(|c| c.reason),
-                since: t.cancel.map(|c| c.requested_at),
-                abort_requested_at: t.cancel.and_then(|c| c.abort_requested_at),
+                reason: t.cancel().map(|c| c.reason),
+                since: t.cancel().map(|c| c.requested_at),
+                abort_requested_at: t.cancel().and_then(|c| c.abort_requested_at),
             },
             _ => Explanation::Ended {
                 outcome: t.outcome,
                 at: t.finished_at,
-                error: t.error.clone(),
+                error: t.error().map(str::to_owned),
             },
         })
     }

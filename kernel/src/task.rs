@@ -252,8 +252,11 @@ pub struct CancelInfo {
 /// The per-task timers, indexed by [`TaskTimer`](crate::deadline::TaskTimer).
 pub(crate) type TaskTimers = [Option<Instant>; crate::deadline::TASK_TIMERS];
 
-/// A task's registry record.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A task's registry record: the hot part, touched on every transition, inline; what only
+/// some tasks ever have (progress, cancellation, an error, children) in a cold part allocated on
+/// first use.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(into = "TaskRecord", from = "TaskRecord")]
 pub(crate) struct Task {
     pub(crate) id: TaskId,
     pub(crate) class: ClassId,
@@ -272,16 +275,156 @@ pub(crate) struct Task {
     pub(crate) last_heartbeat: Instant,
     /// The session it runs on while running or cancelling (for a session target, that session).
     pub(crate) session: Option<SessionId>,
+    pub(crate) outcome: Option<Outcome>,
+    pub(crate) timers: TaskTimers,
+    /// Its links in its lane while queued (an index: not in snapshots, rebuilt on load).
+    pub(crate) links: crate::queue::Links,
+    cold: Option<Box<Cold>>,
+}
+
+/// Records are equal when they say the same, whether or not a cold part was ever allocated.
+impl PartialEq for Task {
+    fn eq(&self, o: &Self) -> bool {
+        (
+            self.id,
+            self.class,
+            self.target,
+            self.parent,
+            self.priority,
+            self.state,
+            self.attempt,
+            self.seq,
+        ) == (
+            o.id, o.class, o.target, o.parent, o.priority, o.state, o.attempt, o.seq,
+        ) && (
+            self.created_at,
+            self.enqueued_at,
+            self.started_at,
+            self.finished_at,
+            self.last_heartbeat,
+            self.session,
+            self.outcome,
+            self.timers,
+            self.links,
+        ) == (
+            o.created_at,
+            o.enqueued_at,
+            o.started_at,
+            o.finished_at,
+            o.last_heartbeat,
+            o.session,
+            o.outcome,
+            o.timers,
+            o.links,
+        ) && self.progress() == o.progress()
+            && self.cancel() == o.cancel()
+            && self.error() == o.error()
+            && self.children() == o.children()
+    }
+}
+
+impl Eq for Task {}
+
+/// The parts of a task record that most tasks never need.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Cold {
     pub(crate) progress: Progress,
     pub(crate) cancel: Option<CancelInfo>,
-    pub(crate) outcome: Option<Outcome>,
     pub(crate) error: Option<String>,
     /// Active (non-terminal) children.
     pub(crate) children: Vec<TaskId>,
-    pub(crate) timers: TaskTimers,
-    /// Its links in its lane while queued (an index: not in snapshots, rebuilt on load).
-    #[serde(skip)]
-    pub(crate) links: crate::queue::Links,
+}
+
+static NO_PROGRESS: Progress = Progress {
+    current: 0,
+    total: None,
+    message: String::new(),
+};
+
+/// A task record as snapshots carry it: every field flat, no index.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct TaskRecord {
+    id: TaskId,
+    class: ClassId,
+    target: Target,
+    parent: Option<TaskId>,
+    priority: u8,
+    state: TaskState,
+    attempt: u32,
+    seq: u64,
+    created_at: Instant,
+    enqueued_at: Instant,
+    started_at: Option<Instant>,
+    finished_at: Option<Instant>,
+    last_heartbeat: Instant,
+    session: Option<SessionId>,
+    progress: Progress,
+    cancel: Option<CancelInfo>,
+    outcome: Option<Outcome>,
+    error: Option<String>,
+    children: Vec<TaskId>,
+    timers: TaskTimers,
+}
+
+impl From<Task> for TaskRecord {
+    fn from(t: Task) -> Self {
+        let cold = t.cold.map(|c| *c).unwrap_or_default();
+        TaskRecord {
+            id: t.id,
+            class: t.class,
+            target: t.target,
+            parent: t.parent,
+            priority: t.priority,
+            state: t.state,
+            attempt: t.attempt,
+            seq: t.seq,
+            created_at: t.created_at,
+            enqueued_at: t.enqueued_at,
+            started_at: t.started_at,
+            finished_at: t.finished_at,
+            last_heartbeat: t.last_heartbeat,
+            session: t.session,
+            progress: cold.progress,
+            cancel: cold.cancel,
+            outcome: t.outcome,
+            error: cold.error,
+            children: cold.children,
+            timers: t.timers,
+        }
+    }
+}
+
+impl From<TaskRecord> for Task {
+    fn from(r: TaskRecord) -> Self {
+        let cold = Cold {
+            progress: r.progress,
+            cancel: r.cancel,
+            error: r.error,
+            children: r.children,
+        };
+        Task {
+            id: r.id,
+            class: r.class,
+            target: r.target,
+            parent: r.parent,
+            priority: r.priority,
+            state: r.state,
+            attempt: r.attempt,
+            seq: r.seq,
+            created_at: r.created_at,
+            enqueued_at: r.enqueued_at,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            last_heartbeat: r.last_heartbeat,
+            session: r.session,
+            outcome: r.outcome,
+            timers: r.timers,
+            links: Default::default(),
+            // A record whose cold part is all defaults is stored without one, as the kernel
+            // would have it: equality does not depend on whether it was ever touched.
+            cold: (cold != Cold::default()).then(|| Box::new(cold)),
+        }
+    }
 }
 
 impl Task {
@@ -311,14 +454,44 @@ impl Task {
                 Target::Session(s) => Some(s),
                 _ => None,
             },
-            progress: Progress::default(),
-            cancel: None,
             outcome: None,
-            error: None,
-            children: Vec::new(),
             timers: Default::default(),
             links: Default::default(),
+            cold: None,
         }
+    }
+
+    /// Its last progress report (the default before any).
+    pub(crate) fn progress(&self) -> &Progress {
+        self.cold.as_ref().map_or(&NO_PROGRESS, |c| &c.progress)
+    }
+
+    /// Its cancellation bookkeeping, once asked to stop.
+    pub(crate) fn cancel(&self) -> Option<CancelInfo> {
+        self.cold.as_ref().and_then(|c| c.cancel)
+    }
+
+    /// The error text of its last failed attempt.
+    pub(crate) fn error(&self) -> Option<&str> {
+        self.cold.as_ref().and_then(|c| c.error.as_deref())
+    }
+
+    /// Its active children.
+    pub(crate) fn children(&self) -> &[TaskId] {
+        self.cold.as_ref().map_or(&[], |c| &c.children)
+    }
+
+    /// The cold part, allocated on first use.
+    pub(crate) fn cold_mut(&mut self) -> &mut Cold {
+        self.cold.get_or_insert_with(Box::default)
+    }
+
+    /// Takes its children list, leaving it empty.
+    pub(crate) fn take_children(&mut self) -> Vec<TaskId> {
+        self.cold
+            .as_mut()
+            .map(|c| std::mem::take(&mut c.children))
+            .unwrap_or_default()
     }
 
     /// The session whose counters and task set include this task: its target session, or for a
