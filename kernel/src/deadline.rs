@@ -59,6 +59,82 @@ impl TaskTimer {
     }
 }
 
+/// A task's armed deadlines, one per [`TaskTimer`] kind: the instants and a bit per armed kind
+/// (64 bytes, where seven `Option<Instant>` take 112).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Armed {
+    at: [Instant; TASK_TIMERS],
+    mask: u8,
+}
+
+/// Equal when the same kinds are armed at the same instants (what a disarmed slot last held
+/// does not count).
+impl PartialEq for Armed {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_array() == other.to_array()
+    }
+}
+
+impl Eq for Armed {}
+
+impl Default for Armed {
+    fn default() -> Self {
+        Armed {
+            at: [Instant::ZERO; TASK_TIMERS],
+            mask: 0,
+        }
+    }
+}
+
+impl Armed {
+    /// The instant `kind` is armed at.
+    pub(crate) fn get(&self, kind: TaskTimer) -> Option<Instant> {
+        if self.mask & (1 << kind.index()) == 0 {
+            return None;
+        }
+        self.at.get(kind.index()).copied()
+    }
+
+    /// Arms `kind` at `at`, handing back the instant it was armed at before.
+    pub(crate) fn replace(&mut self, kind: TaskTimer, at: Instant) -> Option<Instant> {
+        let old = self.get(kind);
+        if let Some(slot) = self.at.get_mut(kind.index()) {
+            *slot = at;
+            self.mask |= 1 << kind.index();
+        }
+        old
+    }
+
+    /// Disarms `kind`, handing back the instant it was armed at.
+    pub(crate) fn take(&mut self, kind: TaskTimer) -> Option<Instant> {
+        let old = self.get(kind);
+        self.mask &= !(1 << kind.index());
+        old
+    }
+
+    /// The armed kinds with their instants, in kind order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (TaskTimer, Instant)> + '_ {
+        TaskTimer::ALL
+            .iter()
+            .filter_map(|&kind| self.get(kind).map(|at| (kind, at)))
+    }
+
+    /// As snapshots carry them: one optional instant per kind.
+    pub(crate) fn to_array(self) -> [Option<Instant>; TASK_TIMERS] {
+        TaskTimer::ALL.map(|kind| self.get(kind))
+    }
+
+    pub(crate) fn from_array(a: [Option<Instant>; TASK_TIMERS]) -> Self {
+        let mut armed = Armed::default();
+        for (kind, at) in TaskTimer::ALL.iter().zip(a) {
+            if let Some(at) = at {
+                armed.replace(*kind, at);
+            }
+        }
+        armed
+    }
+}
+
 /// What a timer is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub(crate) enum TimerKind {

@@ -414,7 +414,7 @@ impl Kernel {
                 .ok_or_else(|| InvariantViolation(format!("{} unknown class", t.id)))?;
             let aborted = t.cancel().is_some_and(|c| c.abort_requested_at.is_some());
             for kind in TaskTimer::ALL {
-                let armed = t.timers.get(kind.index()).copied().flatten();
+                let armed = t.timers.get(kind);
                 if let Some(at) = armed {
                     expected += 1;
                     ensure!(

@@ -904,7 +904,7 @@ impl Kernel {
         let mut timers = Timers::new(self.classes.len());
         for t in self.tasks.values() {
             for kind in TaskTimer::ALL {
-                if let Some(at) = t.timers.get(kind.index()).copied().flatten() {
+                if let Some(at) = t.timers.get(kind) {
                     timers.arm(TaskDeadline {
                         at,
                         task: t.id,
@@ -954,16 +954,13 @@ impl Kernel {
         }
     }
 
-    /// Arms (or re-arms) a task timer. O(log n).
+    /// Arms (or re-arms) a task timer. O(1) (O(log n) for one out of its FIFO's order).
     pub(crate) fn arm(&mut self, id: TaskId, kind: TaskTimer, at: Instant) {
         let Some(t) = self.tasks.get_mut(&id) else {
             return;
         };
         let class = t.class;
-        let Some(slot) = t.timers.get_mut(kind.index()) else {
-            return;
-        };
-        match slot.replace(at) {
+        match t.timers.replace(kind, at) {
             Some(old) if old == at => return,
             Some(_) => self.timers.disarm(class, kind),
             None => {}
@@ -976,26 +973,23 @@ impl Kernel {
         });
     }
 
-    /// Disarms a task timer if armed. O(log n).
+    /// Disarms a task timer if armed (lazily: its entry goes stale). O(1).
     pub(crate) fn disarm(&mut self, id: TaskId, kind: TaskTimer) {
         if let Some(t) = self.tasks.get_mut(&id)
-            && let Some(slot) = t.timers.get_mut(kind.index())
-            && slot.take().is_some()
+            && t.timers.take(kind).is_some()
         {
             self.timers.disarm(t.class, kind);
         }
     }
 
-    /// Disarms every timer of a task: one registry lookup, one set removal per armed timer.
+    /// Disarms every timer of a task: one registry lookup. O(kinds armed).
     fn disarm_all(&mut self, id: TaskId) {
         let Some(t) = self.tasks.get_mut(&id) else {
             return;
         };
         let armed = std::mem::take(&mut t.timers);
-        for (kind, at) in TaskTimer::ALL.iter().zip(armed) {
-            if at.is_some() {
-                self.timers.disarm(t.class, *kind);
-            }
+        for (kind, _) in armed.iter() {
+            self.timers.disarm(t.class, kind);
         }
     }
 
@@ -1317,10 +1311,8 @@ impl Kernel {
         let Some(t) = self.tasks.get_mut(&id) else {
             return;
         };
-        if let Some(slot) = t.timers.get_mut(timer.index())
-            && *slot == Some(at)
-        {
-            *slot = None;
+        if t.timers.get(timer) == Some(at) {
+            t.timers.take(timer);
         }
         let state = t.state;
         match (timer, state) {
@@ -1499,7 +1491,7 @@ impl Kernel {
 pub(crate) fn live(tasks: &crate::registry::Registry, d: &TaskDeadline) -> bool {
     tasks
         .get(&d.task)
-        .is_some_and(|t| t.timers.get(d.kind.index()).copied().flatten() == Some(d.at))
+        .is_some_and(|t| t.timers.get(d.kind) == Some(d.at))
 }
 
 /// Cuts `text` to at most `max` bytes on a character boundary.

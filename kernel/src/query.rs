@@ -421,11 +421,7 @@ impl Kernel {
                 blockers: self.blockers(t),
             },
             TaskState::Backoff => Explanation::Backoff {
-                until: t
-                    .timers
-                    .get(crate::deadline::TaskTimer::Backoff.index())
-                    .copied()
-                    .flatten(),
+                until: t.timers.get(crate::deadline::TaskTimer::Backoff),
                 attempt: t.attempt,
             },
             TaskState::Running => Explanation::Running {

@@ -250,7 +250,7 @@ pub struct CancelInfo {
 }
 
 /// The per-task timers, indexed by [`TaskTimer`](crate::deadline::TaskTimer).
-pub(crate) type TaskTimers = [Option<Instant>; crate::deadline::TASK_TIMERS];
+pub(crate) type TaskTimers = crate::deadline::Armed;
 
 /// A task's registry record: the hot part, touched on every transition, inline; what only
 /// some tasks ever have (progress, cancellation, an error, children) in a cold part allocated on
@@ -363,7 +363,7 @@ struct TaskRecord {
     outcome: Option<Outcome>,
     error: Option<String>,
     children: Vec<TaskId>,
-    timers: TaskTimers,
+    timers: [Option<Instant>; crate::deadline::TASK_TIMERS],
 }
 
 impl From<Task> for TaskRecord {
@@ -389,7 +389,7 @@ impl From<Task> for TaskRecord {
             outcome: t.outcome,
             error: cold.error,
             children: cold.children,
-            timers: t.timers,
+            timers: t.timers.to_array(),
         }
     }
 }
@@ -418,7 +418,7 @@ impl From<TaskRecord> for Task {
             last_heartbeat: r.last_heartbeat,
             session: r.session,
             outcome: r.outcome,
-            timers: r.timers,
+            timers: TaskTimers::from_array(r.timers),
             links: Default::default(),
             // A record whose cold part is all defaults is stored without one, as the kernel
             // would have it: equality does not depend on whether it was ever touched.
