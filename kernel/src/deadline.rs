@@ -228,6 +228,11 @@ pub(crate) struct Timers {
     entries: usize,
     /// FIFOs whose front may have gone stale since the last `tidy`.
     dirty: Bits,
+    /// Whether anything went stale since the last `tidy` (a heap entry, say).
+    any_dirty: bool,
+    /// No held task entry is earlier than this (a lower bound, exact after a miss): most inputs
+    /// find nothing due by comparing one instant.
+    low: Instant,
 }
 
 /// Timers are an index over the records' armed deadlines: two are equal when they hold the same
@@ -259,6 +264,7 @@ impl Timers {
     /// Adds a live task deadline (the caller has disarmed any earlier one of the same kind).
     /// O(1) when it keeps its FIFO's order, O(log n) otherwise.
     pub(crate) fn arm(&mut self, d: TaskDeadline) {
+        self.low = self.low.min(d.at);
         self.armed += 1;
         self.entries += 1;
         let i = Self::fifo_index(d.class, d.kind);
@@ -275,6 +281,7 @@ impl Timers {
     pub(crate) fn disarm(&mut self, class: ClassId, kind: TaskTimer) {
         self.armed = self.armed.saturating_sub(1);
         self.dirty.insert(Self::fifo_index(class, kind));
+        self.any_dirty = true;
     }
 
     pub(crate) fn insert_cleanup(&mut self, at: Instant, c: Cleanup) {
@@ -330,20 +337,17 @@ impl Timers {
         }
     }
 
-    /// The next deadline, live only: stale task entries met at the front are dropped on the way.
-    /// `live` says whether a task deadline is still armed.
-    pub(crate) fn next(
-        &mut self,
-        live: impl Fn(&TaskDeadline) -> bool,
-    ) -> Option<(Instant, TimerKind)> {
-        let task = self.min_live(&live).map(|(d, _)| d);
-        let cleanup = self.cleanups.first().copied();
-        match (task, cleanup) {
-            (Some(d), Some((at, _))) if d.at <= at => Some((d.at, TimerKind::Task(d.task, d.kind))),
-            (Some(d), None) => Some((d.at, TimerKind::Task(d.task, d.kind))),
-            (_, Some((at, c))) => Some((at, cleanup_kind(c))),
-            (None, None) => None,
+    /// Whether a live deadline is due at `now` (stale fronts met on the way are dropped).
+    pub(crate) fn any_due(&mut self, now: Instant, live: impl Fn(&TaskDeadline) -> bool) -> bool {
+        if self.cleanups.first().is_some_and(|(at, _)| *at <= now) {
+            return true;
         }
+        if self.low > now {
+            return false;
+        }
+        let task = self.min_live(&live).map(|(d, _)| d.at);
+        self.low = task.unwrap_or(Instant::MAX);
+        task.is_some_and(|at| at <= now)
     }
 
     /// Takes the next deadline if it is live and due at `now` (stale fronts are dropped).
@@ -352,14 +356,27 @@ impl Timers {
         now: Instant,
         live: impl Fn(&TaskDeadline) -> bool,
     ) -> Option<(Instant, TimerKind)> {
-        let task = self.min_live(&live);
         let cleanup = self.cleanups.first().copied();
+        if self.low > now {
+            // No task deadline is due: only a cleanup can be.
+            return match cleanup {
+                Some((at, c)) if at <= now => {
+                    self.cleanups.remove(&(at, c));
+                    Some((at, cleanup_kind(c)))
+                }
+                _ => None,
+            };
+        }
+        let task = self.min_live(&live);
+        // The smallest held entry is live now: an exact bound until the next pop.
+        self.low = task.map_or(Instant::MAX, |(d, _)| d.at);
         match (task, cleanup) {
             (Some((d, source)), c) if d.at <= now && c.is_none_or(|(at, _)| d.at <= at) => {
                 self.pop_source(source);
                 self.armed = self.armed.saturating_sub(1);
                 // A copy of it (disarmed and re-armed at the same instant) may be left behind.
                 self.dirty.insert(Self::fifo_index(d.class, d.kind));
+                self.any_dirty = true;
                 Some((d.at, TimerKind::Task(d.task, d.kind)))
             }
             (_, Some((at, c))) if at <= now => {
@@ -383,6 +400,11 @@ impl Timers {
     /// Drops stale entries from the fronts that may have them, and compacts everything when
     /// stale entries outnumber live ones (plus 1,024). Run at the end of every input.
     pub(crate) fn tidy(&mut self, live: impl Fn(&TaskDeadline) -> bool) {
+        let bloated = self.entries > 2 * self.armed + 1024;
+        if !self.any_dirty && !bloated {
+            return;
+        }
+        self.any_dirty = false;
         for k in 0..self.dirty.words() {
             let mut word = self.dirty.take_word(k);
             while word != 0 {
@@ -403,7 +425,7 @@ impl Timers {
             self.heap.pop();
             self.entries = self.entries.saturating_sub(1);
         }
-        if self.entries > 2 * self.armed + 1024 {
+        if bloated {
             for (i, fifo) in self.fifos.iter_mut().enumerate() {
                 fifo.retain(|d| live(d));
                 if fifo.is_empty() {

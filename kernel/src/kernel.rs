@@ -796,10 +796,7 @@ impl Kernel {
             // next deadline fires; dispatch waits until every deadline of this instant has.
             self.propagate();
             let tasks = &self.tasks;
-            let next_same_instant = self
-                .timers
-                .next(|d| live(tasks, d))
-                .is_some_and(|(next, _)| next <= self.now);
+            let next_same_instant = self.timers.any_due(self.now, |d| live(tasks, d));
             if !next_same_instant {
                 self.dispatch();
             }
