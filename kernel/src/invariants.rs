@@ -288,8 +288,11 @@ impl Kernel {
         }
         for (i, cs) in self.classes.iter().enumerate() {
             let want = want_ready.get(i).cloned().unwrap_or_default();
+            if let Err(e) = cs.ready.consistent() {
+                return Err(InvariantViolation(format!("class {i}: {e}")));
+            }
             ensure!(
-                cs.ready == want,
+                cs.ready.len() == want.len() && cs.ready.iter().eq(want.iter()),
                 "class {i} ready index {:?} != {want:?}",
                 cs.ready
             );

@@ -12,7 +12,7 @@ use crate::deadline::{Cleanup, TaskDeadline, TaskTimer, TimerKind, Timers};
 use crate::error::{ConfigError, Error};
 use crate::id::{ClassId, GroupId, SessionId, TaskId};
 use crate::metrics::ClassTotals;
-use crate::queue::{Lane, LaneRef, Rank};
+use crate::queue::Lane;
 use crate::rng::Rng;
 use crate::session::{Group, Session};
 use crate::task::{CancelReason, Exit, Outcome, Progress, RejectReason, Target, Task, TaskState};
@@ -66,7 +66,7 @@ pub(crate) struct ClassState {
     /// Heads of this class's lanes whose resource is available (session free, group with a free
     /// member, or background). The dispatcher's candidates. An index: rebuilt on load.
     #[serde(skip)]
-    pub(crate) ready: BTreeSet<(Rank, LaneRef)>,
+    pub(crate) ready: crate::ready::ReadySet,
     /// Queued background tasks of this class. An index: rebuilt on load.
     #[serde(skip)]
     pub(crate) background: Lane,

@@ -84,6 +84,7 @@ mod metrics;
 pub mod preset;
 mod query;
 mod queue;
+mod ready;
 mod registry;
 mod rng;
 mod session;
