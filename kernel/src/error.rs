@@ -90,9 +90,12 @@ pub enum Error {
     /// No task with this id is in the registry (never existed, or already removed).
     #[error("unknown {0}")]
     UnknownTask(TaskId),
-    /// No connected session with this name or id.
+    /// No connected session with this name.
     #[error("unknown session {0:?}")]
     UnknownSession(String),
+    /// No connected session with this id (it never existed, or it is closing or gone).
+    #[error("unknown or closing {0}")]
+    UnknownSessionId(SessionId),
     /// No class with this id.
     #[error("unknown {0}")]
     UnknownClass(ClassId),

@@ -52,6 +52,12 @@ impl Kernel {
         if let Err(e) = self.config.validate() {
             return Err(InvariantViolation(format!("config: {e}")));
         }
+        if let Err(e) = self.tasks.consistent() {
+            return Err(InvariantViolation(format!("tasks: {e}")));
+        }
+        if let Err(e) = self.sessions.consistent() {
+            return Err(InvariantViolation(format!("sessions: {e}")));
+        }
         ensure!(
             self.classes.len() == self.config.classes.len(),
             "{} class states for {} classes",
@@ -405,7 +411,7 @@ impl Kernel {
     }
 
     fn check_timers(&self) -> Result<(), InvariantViolation> {
-        let live = |d: &TaskDeadline| crate::kernel::live(&self.tasks, d);
+        let live = |d: &TaskDeadline| crate::clock::live(&self.tasks, d);
         if let Err(e) = self.timers.consistent(live) {
             return Err(InvariantViolation(e));
         }

@@ -8,7 +8,7 @@
 use crate::action::Action;
 use crate::config::Config;
 use crate::counts::StateCounts;
-use crate::deadline::{Cleanup, TaskDeadline, TaskTimer, TimerKind, Timers};
+use crate::deadline::{Cleanup, TaskTimer, Timers};
 use crate::error::{ConfigError, Error};
 use crate::id::{ClassId, GroupId, SessionId, TaskId};
 use crate::metrics::ClassTotals;
@@ -200,7 +200,7 @@ pub struct Kernel {
 
 /// Whether a task enters or leaves the counters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Tally {
+pub(crate) enum Tally {
     Add,
     Sub,
 }
@@ -208,7 +208,7 @@ enum Tally {
 /// The length of the queue's prefix that caught-up deadlines decided. Bookkeeping for drivers
 /// that log, not state: never serialized, and equal in every kernel.
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct CaughtUp(usize);
+pub(crate) struct CaughtUp(pub(crate) usize);
 
 impl PartialEq for CaughtUp {
     fn eq(&self, _: &Self) -> bool {
@@ -217,23 +217,6 @@ impl PartialEq for CaughtUp {
 }
 
 impl Eq for CaughtUp {}
-
-impl Serialize for Kernel {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        Kernel::serialize(self, serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for Kernel {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut kernel = Kernel::deserialize(deserializer)?;
-        kernel.rebuild_indexes();
-        kernel
-            .check_invariants()
-            .map_err(|e| serde::de::Error::custom(format!("invalid kernel state: {}", e.0)))?;
-        Ok(kernel)
-    }
-}
 
 impl Kernel {
     /// A kernel with `config`, validated first. O(classes²) for the duplicate-name check.
@@ -276,7 +259,7 @@ impl Kernel {
         })
     }
 
-    fn check_time(&self, now: Instant) -> Result<(), Error> {
+    pub(crate) fn check_time(&self, now: Instant) -> Result<(), Error> {
         if now < self.now {
             return Err(Error::TimeWentBackwards {
                 now,
@@ -303,7 +286,7 @@ impl Kernel {
     fn live_session(&self, id: SessionId) -> Result<&Session, Error> {
         match self.sessions.get(&id) {
             Some(s) if s.closing.is_none() => Ok(s),
-            _ => Err(Error::UnknownSession(id.0.to_string())),
+            _ => Err(Error::UnknownSessionId(id)),
         }
     }
 
@@ -778,38 +761,6 @@ impl Kernel {
         self.advance(now)
     }
 
-    /// Time keeps itself: refuses a `now` earlier than the last one, then fires every deadline
-    /// `<= now` in order (dispatching after each distinct instant, and going on while that arms
-    /// new deadlines `<= now`), moves the clock to `now` and settles. Every input starts here.
-    fn advance(&mut self, now: Instant) -> Result<(), Error> {
-        self.check_time(now)?;
-        let mut fired = false;
-        loop {
-            let tasks = &self.tasks;
-            let Some((at, kind)) = self.timers.pop_due(now, |d| live(tasks, d)) else {
-                break;
-            };
-            fired = true;
-            self.now = self.now.max(at);
-            self.fire(kind, at);
-            // Each deadline's consequences (children cancelled, cleanups closed) land before the
-            // next deadline fires; dispatch waits until every deadline of this instant has.
-            self.propagate();
-            let tasks = &self.tasks;
-            let next_same_instant = self.timers.any_due(self.now, |d| live(tasks, d));
-            if !next_same_instant {
-                self.dispatch();
-            }
-        }
-        self.now = now;
-        // Between inputs the kernel is settled; only fired deadlines can leave work to do.
-        if fired {
-            self.settle();
-            self.caught_up = CaughtUp(self.actions.len());
-        }
-        Ok(())
-    }
-
     /// The next action for the driver, oldest first. O(1).
     pub fn poll_action(&mut self) -> Option<Action> {
         self.poll_action_at().map(|(_, action)| action)
@@ -889,43 +840,9 @@ impl Kernel {
         self.tidy_timers();
     }
 
-    /// Drops deadlines that went stale in this input from the timer fronts, so that
-    /// `poll_timeout` is exact between inputs.
-    pub(crate) fn tidy_timers(&mut self) {
-        let tasks = &self.tasks;
-        self.timers.tidy(|d| live(tasks, d));
-    }
-
-    /// Rebuilds every index that a snapshot does not carry (the timers) from the records.
-    pub(crate) fn rebuild_indexes(&mut self) {
-        let mut timers = Timers::new(self.classes.len());
-        for t in self.tasks.values() {
-            for kind in TaskTimer::ALL {
-                if let Some(at) = t.timers.get(kind) {
-                    timers.arm(TaskDeadline {
-                        at,
-                        task: t.id,
-                        kind,
-                        class: t.class,
-                    });
-                }
-            }
-        }
-        for s in self.sessions.values() {
-            if let Some(at) = s.closing {
-                timers.insert_cleanup(at, Cleanup::Session(s.id));
-            }
-        }
-        if let Lifecycle::ShuttingDown { deadline } = self.lifecycle {
-            timers.insert_cleanup(deadline, Cleanup::Shutdown);
-        }
-        self.timers = timers;
-        self.rebuild_lanes();
-    }
-
     /// Propagates cancellations (children) and closes disconnects and shutdowns whose tasks
     /// have all stopped.
-    fn propagate(&mut self) {
+    pub(crate) fn propagate(&mut self) {
         loop {
             while let Some((id, reason)) = self.pending_cancels.pop_front() {
                 self.cancel_one(id, reason);
@@ -950,545 +867,6 @@ impl Kernel {
             }
         }
     }
-
-    /// Arms (or re-arms) a task timer. O(1) (O(log n) for one out of its FIFO's order).
-    pub(crate) fn arm(&mut self, id: TaskId, kind: TaskTimer, at: Instant) {
-        let Some(t) = self.tasks.get_mut(&id) else {
-            return;
-        };
-        let class = t.class;
-        match t.timers.replace(kind, at) {
-            Some(old) if old == at => return,
-            Some(_) => self.timers.disarm(class, kind),
-            None => {}
-        }
-        self.timers.arm(TaskDeadline {
-            at,
-            task: id,
-            kind,
-            class,
-        });
-    }
-
-    /// Disarms a task timer if armed (lazily: its entry goes stale). O(1).
-    pub(crate) fn disarm(&mut self, id: TaskId, kind: TaskTimer) {
-        if let Some(t) = self.tasks.get_mut(&id)
-            && t.timers.take(kind).is_some()
-        {
-            self.timers.disarm(t.class, kind);
-        }
-    }
-
-    /// Disarms every timer of a task: one registry lookup. O(kinds armed).
-    fn disarm_all(&mut self, id: TaskId) {
-        let Some(t) = self.tasks.get_mut(&id) else {
-            return;
-        };
-        let armed = std::mem::take(&mut t.timers);
-        for (kind, _) in armed.iter() {
-            self.timers.disarm(t.class, kind);
-        }
-    }
-
-    /// Adds a newly registered task to every counter and index that depends on its state.
-    pub(crate) fn count_in(&mut self, id: TaskId) {
-        self.tally(id, Tally::Add);
-    }
-
-    /// Removes a task that leaves the registry from every counter and index.
-    pub(crate) fn count_out(&mut self, id: TaskId) {
-        self.tally(id, Tally::Sub);
-    }
-
-    fn tally(&mut self, id: TaskId, tally: Tally) {
-        let Some(t) = self.tasks.get(&id) else { return };
-        let (state, class, target, session) = (t.state, t.class, t.target, t.counted_session());
-        let bump = |c: &mut StateCounts| match tally {
-            Tally::Add => c.add(state),
-            Tally::Sub => c.sub(state),
-        };
-        bump(&mut self.counts);
-        if let Some(cs) = self.classes.get_mut(class.index()) {
-            bump(&mut cs.counts);
-        }
-        if let Some(s) = session.and_then(|s| self.sessions.get_mut(&s)) {
-            bump(&mut s.counts);
-            match tally {
-                Tally::Add => s.tasks.insert(id),
-                Tally::Sub => s.tasks.remove(&id),
-            };
-        }
-        if state.is_waiting() {
-            self.bump_queue_len(target, tally);
-        }
-    }
-
-    /// One more (or one fewer) task waiting for `target`.
-    fn bump_queue_len(&mut self, target: Target, tally: Tally) {
-        let len = match target {
-            Target::Session(s) => self.sessions.get_mut(&s).map(|s| &mut s.queue_len),
-            Target::Group(g) => self.groups.get_mut(g.0 as usize).map(|g| &mut g.queue_len),
-            Target::None => Some(&mut self.background_queue_len),
-        };
-        if let Some(len) = len {
-            *len = match tally {
-                Tally::Add => len.saturating_add(1),
-                Tally::Sub => len.saturating_sub(1),
-            };
-        }
-    }
-
-    /// Moves a task to `state`, keeping every counter right: the counters move from the old
-    /// state to the new in one pass; the session task set changes only when the counted session
-    /// does (a group task binding to or leaving its member). O(1), plus O(log n) on a move.
-    pub(crate) fn set_state(&mut self, id: TaskId, state: TaskState) {
-        let Some(t) = self.tasks.get_mut(&id) else {
-            return;
-        };
-        let (old, class, target) = (t.state, t.class, t.target);
-        let from = t.counted_session();
-        t.state = state;
-        let to = t.counted_session();
-        let shift = |c: &mut StateCounts| {
-            c.sub(old);
-            c.add(state);
-        };
-        shift(&mut self.counts);
-        if let Some(cs) = self.classes.get_mut(class.index()) {
-            shift(&mut cs.counts);
-        }
-        if from == to {
-            if let Some(s) = from.and_then(|s| self.sessions.get_mut(&s)) {
-                shift(&mut s.counts);
-            }
-        } else {
-            if let Some(s) = from.and_then(|s| self.sessions.get_mut(&s)) {
-                s.counts.sub(old);
-                s.tasks.remove(&id);
-            }
-            if let Some(s) = to.and_then(|s| self.sessions.get_mut(&s)) {
-                s.counts.add(state);
-                s.tasks.insert(id);
-            }
-        }
-        match (old.is_waiting(), state.is_waiting()) {
-            (true, false) => self.bump_queue_len(target, Tally::Sub),
-            (false, true) => self.bump_queue_len(target, Tally::Add),
-            _ => {}
-        }
-    }
-
-    /// Ends a task with `outcome`: leaves its queue or gives back its slot and session, records
-    /// metrics, notifies, arms retention and cancels its children unless it completed.
-    pub(crate) fn end_task(&mut self, id: TaskId, outcome: Outcome) {
-        let Some(t) = self.tasks.get(&id) else { return };
-        if t.state.is_terminal() {
-            return;
-        }
-        let (state, class, parent) = (t.state, t.class, t.parent);
-        if state == TaskState::Queued {
-            self.dequeue(id);
-        }
-        if state.is_active() {
-            self.stop_running(id);
-        }
-        self.disarm_all(id);
-        self.stuck.remove(&id);
-        let now = self.now;
-        let children = match self.tasks.get_mut(&id) {
-            Some(t) => {
-                t.finished_at = Some(now);
-                t.outcome = Some(outcome);
-                t.take_children()
-            }
-            None => Vec::new(),
-        };
-        if let Some(s) = self.tasks.get(&id).and_then(Task::counted_session)
-            && self.sessions.get(&s).is_some_and(|s| s.closing.is_some())
-        {
-            self.closing_checks.push(s);
-        }
-        self.set_state(id, outcome.state());
-        if let Some(cs) = self.classes.get_mut(class.index()) {
-            cs.totals.record_outcome(outcome);
-        }
-        if let Some(p) = parent.and_then(|p| self.tasks.get_mut(&p)) {
-            p.cold_mut().children.retain(|c| *c != id);
-        }
-        self.emit(Action::Notify(crate::Notice::Finished {
-            task: id,
-            outcome,
-        }));
-        let retention = self
-            .class_config(class)
-            .map_or(Duration::ZERO, |c| c.retention);
-        let at = self.gc_instant(now + retention);
-        self.arm(id, TaskTimer::Retention, at);
-        if outcome != Outcome::Completed {
-            for child in children {
-                self.pending_cancels
-                    .push_back((child, CancelReason::Parent));
-            }
-        }
-        // A completed parent's children run on, like detached spawned tasks: the list of active
-        // children is simply dropped.
-    }
-
-    /// The batched removal instant for a record due at `due` (see `Config::cleanup_interval`).
-    fn gc_instant(&self, due: Instant) -> Instant {
-        let interval = self.config.cleanup_interval.as_nanos();
-        if interval == 0 {
-            return due;
-        }
-        let n = due.as_nanos();
-        Instant::from_nanos(n.div_ceil(interval).saturating_mul(interval).max(n))
-    }
-
-    /// Gives back a stopping task's class slot (by leaving the active states, done by the caller)
-    /// and its session, and records its run time.
-    fn stop_running(&mut self, id: TaskId) {
-        let Some(t) = self.tasks.get(&id) else { return };
-        let (class, session) = (t.class, t.session);
-        let started = t.started_at.unwrap_or(self.now);
-        if let Some(name) = self.fences.lift_reported(id) {
-            self.unfence(&name);
-        }
-        let exclusive = self.class_config(class).is_some_and(|c| c.exclusive);
-        let run_time = self.now.saturating_since(started);
-        if let Some(cs) = self.classes.get_mut(class.index()) {
-            cs.totals.run_time.record(run_time);
-        }
-        if let Some(sid) = session.filter(|_| exclusive) {
-            let freed = match self.sessions.get_mut(&sid) {
-                Some(s) if s.holder == Some(id) => {
-                    s.holder = None;
-                    s.is_free()
-                }
-                _ => false,
-            };
-            if freed {
-                self.session_free(sid);
-            }
-        }
-    }
-
-    fn may_retry(&self, id: TaskId) -> bool {
-        let Some(t) = self.tasks.get(&id) else {
-            return false;
-        };
-        let Some(class) = self.class_config(t.class) else {
-            return false;
-        };
-        let limits = &self.config.limits;
-        // A retry re-enters its queue, so it needs room there like a submit does: a retry that
-        // finds its queue full (or its session closing) is not made, and the task ends Failed.
-        let has_room = match t.target {
-            Target::Session(s) => self
-                .sessions
-                .get(&s)
-                .is_some_and(|s| s.closing.is_none() && s.queue_len < limits.queue_len_max),
-            Target::Group(g) => self
-                .groups
-                .get(g.0 as usize)
-                .is_some_and(|g| g.queue_len < limits.queue_len_max),
-            Target::None => self.background_queue_len < limits.background_queue_len_max,
-        };
-        t.attempt < class.retry.max_attempts && self.lifecycle == Lifecycle::Open && has_room
-    }
-
-    /// Moves a failed running task to backoff.
-    fn retry(&mut self, id: TaskId) {
-        let Some(t) = self.tasks.get(&id) else { return };
-        let (class, attempt) = (t.class, t.attempt);
-        let Some(policy) = self.class_config(class).map(|c| c.retry.clone()) else {
-            return;
-        };
-        self.stop_running(id);
-        self.disarm(id, TaskTimer::Run);
-        self.disarm(id, TaskTimer::Heartbeat);
-        let shift = attempt.saturating_sub(1).min(63);
-        let raw = policy.base.as_nanos().saturating_mul(1u64 << shift);
-        let capped = raw.min(policy.cap.as_nanos());
-        let jitter = u64::from(policy.jitter_permille);
-        let factor = 1000 - self.rng.up_to(jitter).min(1000);
-        let delay = (u128::from(capped) * u128::from(factor) / 1000) as u64;
-        let at = self.now + Duration::from_nanos(delay);
-        if let Some(t) = self.tasks.get_mut(&id) {
-            t.attempt = attempt.saturating_add(1);
-        }
-        self.set_state(id, TaskState::Backoff);
-        // A group task binds to a member again only when it starts again.
-        if let Some(t) = self.tasks.get_mut(&id)
-            && matches!(t.target, Target::Group(_))
-        {
-            t.session = None;
-        }
-        self.arm(id, TaskTimer::Backoff, at);
-        if let Some(cs) = self.classes.get_mut(class.index()) {
-            cs.totals.retries = cs.totals.retries.saturating_add(1);
-        }
-        self.emit(Action::Notify(crate::Notice::Retrying {
-            task: id,
-            attempt: attempt.saturating_add(1),
-            at,
-        }));
-    }
-
-    /// Puts a task back into its queue with a fresh sequence number (end of backoff).
-    fn requeue(&mut self, id: TaskId) {
-        let Some(t) = self.tasks.get(&id) else { return };
-        let class = t.class;
-        let seq = self.next_seq;
-        self.next_seq = self.next_seq.saturating_add(1);
-        let now = self.now;
-        if let Some(t) = self.tasks.get_mut(&id) {
-            t.seq = seq;
-            t.enqueued_at = now;
-        }
-        self.set_state(id, TaskState::Queued);
-        if let Some(d) = self.class_config(class).and_then(|c| c.queue_timeout) {
-            self.arm(id, TaskTimer::Queue, now + d);
-        }
-        self.enqueue(id);
-    }
-
-    /// Applies one cancellation (user, deadline, disconnect, shutdown or parent).
-    fn cancel_one(&mut self, id: TaskId, reason: CancelReason) {
-        let Some(t) = self.tasks.get(&id) else { return };
-        match t.state {
-            TaskState::Queued | TaskState::Backoff => {
-                let outcome = match reason {
-                    CancelReason::Disconnect => Outcome::Rejected(RejectReason::SessionClosed),
-                    CancelReason::Shutdown => Outcome::Rejected(RejectReason::Shutdown),
-                    r => Outcome::Cancelled(r),
-                };
-                self.end_task(id, outcome);
-            }
-            TaskState::Running => {
-                let grace = self
-                    .class_config(t.class)
-                    .map_or(Duration::ZERO, |c| c.grace);
-                let children = t.children().to_vec();
-                let now = self.now;
-                if let Some(t) = self.tasks.get_mut(&id) {
-                    t.cold_mut().cancel = Some(crate::task::CancelInfo {
-                        reason,
-                        requested_at: now,
-                        abort_requested_at: None,
-                    });
-                }
-                self.set_state(id, TaskState::Cancelling);
-                self.disarm(id, TaskTimer::Run);
-                self.disarm(id, TaskTimer::Heartbeat);
-                self.disarm(id, TaskTimer::Total);
-                self.arm(id, TaskTimer::Grace, now + grace);
-                self.emit(Action::Cancel { task: id, reason });
-                for child in children {
-                    self.pending_cancels
-                        .push_back((child, CancelReason::Parent));
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// Fires one due timer.
-    fn fire(&mut self, kind: TimerKind, at: Instant) {
-        let (id, timer) = match kind {
-            TimerKind::Task(id, timer) => (id, timer),
-            TimerKind::SessionCleanup(s) => {
-                self.finalize_session(s);
-                return;
-            }
-            TimerKind::ShutdownCleanup => {
-                self.finalize_shutdown();
-                return;
-            }
-        };
-        let Some(t) = self.tasks.get_mut(&id) else {
-            return;
-        };
-        if t.timers.get(timer) == Some(at) {
-            t.timers.take(timer);
-        }
-        let state = t.state;
-        match (timer, state) {
-            (TaskTimer::Queue | TaskTimer::Total, TaskState::Queued) => {
-                self.end_task(id, Outcome::Rejected(RejectReason::QueueTimeout));
-            }
-            (TaskTimer::Total, TaskState::Backoff) => {
-                self.end_task(id, Outcome::TimedOut(CancelReason::Timeout));
-            }
-            (TaskTimer::Total | TaskTimer::Run, TaskState::Running) => {
-                self.cancel_one(id, CancelReason::Timeout);
-            }
-            (TaskTimer::Heartbeat, TaskState::Running) => {
-                self.cancel_one(id, CancelReason::Stalled);
-            }
-            (TaskTimer::Grace, TaskState::Cancelling) => self.abort(id),
-            (TaskTimer::Backoff, TaskState::Backoff) => self.requeue(id),
-            (TaskTimer::Retention, s) if s.is_terminal() => self.remove_record(id),
-            _ => debug_assert!(false, "timer {timer:?} fired for {id} in state {state:?}"),
-        }
-    }
-
-    fn abort(&mut self, id: TaskId) {
-        let now = self.now;
-        if let Some(c) = self
-            .tasks
-            .get_mut(&id)
-            .and_then(|t| t.cold_mut().cancel.as_mut())
-        {
-            c.abort_requested_at = Some(now);
-        }
-        self.stuck.insert(id);
-        self.emit(Action::Abort { task: id });
-    }
-
-    /// Lifts an abandoned task's fence on the driver's late report.
-    fn lift_fence(&mut self, id: TaskId) {
-        if let Some(name) = self.fences.lift(id) {
-            self.unfence(&name);
-        }
-    }
-
-    /// The last fence of `name` is gone: its live generation (if any) may run exclusive work.
-    fn unfence(&mut self, name: &str) {
-        let Some(&sid) = self.session_names.get(name) else {
-            return;
-        };
-        let free = match self.sessions.get_mut(&sid) {
-            Some(s) if s.fenced => {
-                s.fenced = false;
-                s.is_free()
-            }
-            _ => false,
-        };
-        if free {
-            self.session_free(sid);
-        }
-    }
-
-    /// Removes a terminal record from the registry.
-    pub(crate) fn remove_record(&mut self, id: TaskId) {
-        let terminal = self.tasks.get(&id).is_some_and(|t| t.state.is_terminal());
-        debug_assert!(terminal, "only terminal records leave the registry ({id})");
-        if !terminal {
-            return;
-        }
-        self.disarm_all(id);
-        self.count_out(id);
-        self.tasks.remove(&id);
-        self.emit(Action::Notify(crate::Notice::Removed { task: id }));
-    }
-
-    /// Ends a closing session: abandons what still runs, removes every record, reports.
-    fn finalize_session(&mut self, sid: SessionId) {
-        let Some(s) = self.sessions.get(&sid) else {
-            return;
-        };
-        let Some(deadline) = s.closing else { return };
-        self.timers.remove_cleanup(deadline, Cleanup::Session(sid));
-        let ids: Vec<TaskId> = s.tasks.iter().copied().collect();
-        let stuck = self.abandon_active(&ids);
-        for id in ids {
-            self.remove_record(id);
-        }
-        self.sessions.remove(&sid);
-        self.emit(Action::Notify(crate::Notice::Closed(
-            crate::CleanupReport {
-                scope: crate::Scope::Session(sid),
-                at: self.now,
-                stuck,
-            },
-        )));
-    }
-
-    /// Ends every active task in `ids` as Abandoned; returns the stuck-task report lines.
-    fn abandon_active(&mut self, ids: &[TaskId]) -> Vec<crate::StuckTask> {
-        let mut stuck = Vec::new();
-        for &id in ids {
-            let Some(t) = self.tasks.get(&id) else {
-                continue;
-            };
-            if !t.state.is_active() {
-                continue;
-            }
-            stuck.push(crate::StuckTask {
-                task: id,
-                class: t.class,
-                parent: t.parent,
-                age: self.now.saturating_since(t.created_at),
-                reason: t.cancel().map(|c| c.reason),
-            });
-            let aborted = t.cancel().is_some_and(|c| c.abort_requested_at.is_some());
-            let attempt = t.attempt;
-            let held = t
-                .session
-                .and_then(|s| self.sessions.get(&s))
-                .filter(|s| s.holder == Some(id))
-                .map(|s| s.name.clone());
-            // Exclusivity survives the record: the name stays fenced until the driver reports.
-            if self.config.fence_reconnect
-                && let Some(name) = held
-            {
-                self.fences.add(id, &name, attempt);
-                self.fences.abandon(id);
-            }
-            // Every driver drops the future, whatever the grace left.
-            if !aborted {
-                self.emit(Action::Abort { task: id });
-            }
-            self.end_task(id, Outcome::Abandoned);
-        }
-        // Children elsewhere learn of it now, within this cleanup.
-        while let Some((id, reason)) = self.pending_cancels.pop_front() {
-            self.cancel_one(id, reason);
-        }
-        stuck
-    }
-
-    fn finalize_shutdown(&mut self) {
-        let closing: Vec<SessionId> = self
-            .sessions
-            .values()
-            .filter(|s| s.closing.is_some())
-            .map(|s| s.id)
-            .collect();
-        for s in closing {
-            self.finalize_session(s);
-        }
-        let ids: Vec<TaskId> = self.tasks.keys().collect();
-        let stuck = self.abandon_active(&ids);
-        let ids: Vec<TaskId> = self.tasks.keys().collect();
-        for id in ids {
-            self.remove_record(id);
-        }
-        self.sessions.clear();
-        self.session_names.clear();
-        for g in &mut self.groups {
-            g.members.clear();
-            g.free.clear();
-        }
-        if let Lifecycle::ShuttingDown { deadline } = self.lifecycle {
-            self.timers.remove_cleanup(deadline, Cleanup::Shutdown);
-        }
-        self.lifecycle = Lifecycle::Stopped;
-        self.emit(Action::Notify(crate::Notice::Closed(
-            crate::CleanupReport {
-                scope: crate::Scope::Shutdown,
-                at: self.now,
-                stuck,
-            },
-        )));
-    }
-}
-
-/// Whether a task deadline is still armed: its task records that timer at that instant.
-pub(crate) fn live(tasks: &crate::registry::Registry, d: &TaskDeadline) -> bool {
-    tasks
-        .get(&d.task)
-        .is_some_and(|t| t.timers.get(d.kind) == Some(d.at))
 }
 
 /// Cuts `text` to at most `max` bytes on a character boundary.

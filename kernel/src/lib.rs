@@ -69,6 +69,8 @@
 )]
 
 mod action;
+mod cleanup;
+mod clock;
 mod config;
 mod counts;
 mod deadline;
@@ -88,8 +90,10 @@ mod ready;
 mod registry;
 mod rng;
 mod session;
+mod snapshot;
 mod task;
 mod time;
+mod transition;
 
 pub use action::{Action, CleanupReport, Notice, Scope, StuckTask};
 pub use config::{CLASSES_MAX, ClassConfig, Config, Limits, RetryPolicy};

@@ -286,6 +286,65 @@ impl<T: Keyed> Slab<T> {
         self.len = 0;
     }
 
+    /// Checks the structure itself: every record under its own id, stragglers below the ring,
+    /// the ring trimmed and dense, the counts right.
+    pub(crate) fn consistent(&self) -> Result<(), String> {
+        if self
+            .old
+            .last_key_value()
+            .is_some_and(|(k, _)| *k >= self.base)
+            && !self.chunks.is_empty()
+        {
+            return Err(format!(
+                "a straggler chunk at or past the ring's first ({})",
+                self.base
+            ));
+        }
+        if matches!(self.chunks.front(), Some(None)) || matches!(self.chunks.back(), Some(None)) {
+            return Err("the registry ring is not trimmed".to_owned());
+        }
+        let live = self.chunks.iter().flatten().count();
+        if live != self.ring_live || !self.dense(self.chunks.len()) {
+            return Err(format!(
+                "the registry ring holds {} entries, {live} live (counted {})",
+                self.chunks.len(),
+                self.ring_live
+            ));
+        }
+        let mut len = 0usize;
+        let numbered = self.old.iter().map(|(k, c)| (*k, c)).chain(
+            self.chunks
+                .iter()
+                .enumerate()
+                .filter_map(|(i, c)| c.as_ref().map(|c| (self.base + i as u64, c))),
+        );
+        for (number, c) in numbered {
+            let mut in_chunk = 0u32;
+            for (slot, record) in c.slots.iter().enumerate() {
+                if let Some(r) = record {
+                    in_chunk += 1;
+                    if T::raw(r.id()) != number * CHUNK_LEN + slot as u64 {
+                        return Err(format!("{} stored under another id", r.id()));
+                    }
+                }
+            }
+            if in_chunk == 0 || in_chunk != c.live {
+                return Err(format!(
+                    "chunk {number} holds {in_chunk} records, counts {}",
+                    c.live
+                ));
+            }
+            len += in_chunk as usize;
+        }
+        if len != self.len {
+            return Err(format!(
+                "the registry holds {len} records, counts {}",
+                self.len
+            ));
+        }
+        Ok(())
+    }
+
     /// Records with ids in `range`, in id order. O(1 + visited).
     pub(crate) fn range(&self, range: (Bound<T::Id>, Bound<T::Id>)) -> impl Iterator<Item = &T> {
         let first_chunk = match range.0 {
@@ -443,6 +502,18 @@ mod tests {
             .map(|s| s.id.0)
             .collect();
         assert_eq!(after, vec![200_000, u64::MAX - 1]);
+        assert_eq!(slab.consistent(), Ok(()));
+        // A record stored under another id is found.
+        if let Some(Some(c)) = slab.chunks.back_mut()
+            && let Some(cell) = c.slots.iter_mut().find(|c| c.is_some())
+        {
+            *cell = Some(session(3));
+        }
+        assert!(
+            slab.consistent()
+                .unwrap_err()
+                .contains("stored under another id")
+        );
     }
 
     #[test]

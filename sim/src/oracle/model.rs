@@ -460,7 +460,7 @@ impl Model {
             self.sessions
                 .get(&s)
                 .filter(|x| x.closing.is_none())
-                .ok_or_else(|| Error::UnknownSession(s.0.to_string()))
+                .ok_or(Error::UnknownSessionId(s))
         };
         match input {
             Input::Connect { name } => {
