@@ -43,7 +43,7 @@ impl Kernel {
         };
         let Some(deadline) = s.closing else { return };
         self.timers.remove_cleanup(deadline, Cleanup::Session(sid));
-        let ids: Vec<TaskId> = s.tasks.iter().copied().collect();
+        let ids: Vec<TaskId> = s.tasks.iter(&self.tasks).collect();
         let stuck = self.abandon_active(&ids);
         for id in ids {
             self.remove_record(id);

@@ -111,6 +111,7 @@ impl Kernel {
         // Per session: its recomputed counts, and how many of its tasks its task set holds.
         let mut by_session: BTreeMap<SessionId, (StateCounts, usize)> = BTreeMap::new();
         let mut queue_len: BTreeMap<Target, u32> = BTreeMap::new();
+        let member_of = self.session_members()?;
         for t in self.tasks.values() {
             let id = &t.id;
             ensure!(*id == t.id, "record under {id} says {}", t.id);
@@ -125,7 +126,7 @@ impl Kernel {
                 e.0.add(t.state);
                 e.1 += 1;
                 ensure!(
-                    self.sessions.get(&s).is_some_and(|s| s.tasks.contains(id)),
+                    member_of.get(id) == Some(&s),
                     "{id} counted against {s} but missing from its task set"
                 );
             }
@@ -180,8 +181,7 @@ impl Kernel {
             // is exactly those tasks when the sizes agree.
             ensure!(
                 s.tasks.len() == tasks,
-                "{sid} task set {:?} has {} entries, {tasks} tasks are counted against it",
-                s.tasks,
+                "{sid} task list has {} entries, {tasks} tasks are counted against it",
                 s.tasks.len()
             );
             let q = queue_len.remove(&Target::Session(*sid)).unwrap_or(0);
@@ -211,6 +211,63 @@ impl Kernel {
             "waiting tasks aimed at missing targets: {queue_len:?}"
         );
         Ok(())
+    }
+
+    /// Walks every session's task list: ids strictly increasing, links consistent both ways,
+    /// the length as counted, no task in two lists. Returns each member's session.
+    fn session_members(&self) -> Result<BTreeMap<TaskId, SessionId>, InvariantViolation> {
+        let mut member_of = BTreeMap::new();
+        for s in self.sessions.values() {
+            let mut last: Option<TaskId> = None;
+            let mut walked = 0usize;
+            ensure!(
+                s.tasks.len() > 0 || s.tasks.head() == TaskId(0),
+                "{}'s empty task list starts at {}",
+                s.id,
+                s.tasks.head()
+            );
+            for id in s.tasks.iter(&self.tasks) {
+                walked += 1;
+                ensure!(
+                    walked <= self.tasks.len(),
+                    "{}'s task list walks more tasks than are registered",
+                    s.id
+                );
+                let t = self.tasks.get(&id).ok_or_else(|| {
+                    InvariantViolation(format!("{}'s task list holds unknown {id}", s.id))
+                })?;
+                ensure!(
+                    t.member.prev == last.unwrap_or(TaskId(0)),
+                    "{id}'s back link in {}'s task list is broken",
+                    s.id
+                );
+                ensure!(
+                    last.is_none_or(|l| l < id),
+                    "{}'s task list out of id order at {id}",
+                    s.id
+                );
+                ensure!(
+                    member_of.insert(id, s.id).is_none(),
+                    "{id} is in two sessions' task lists"
+                );
+                last = Some(id);
+            }
+            ensure!(
+                s.tasks.len() == walked && s.tasks.tail() == last.unwrap_or(TaskId(0)),
+                "{}'s task list counts {} and ends at {}, holds {walked} ending at {last:?}",
+                s.id,
+                s.tasks.len(),
+                s.tasks.tail()
+            );
+        }
+        for t in self.tasks.values() {
+            ensure!(
+                member_of.contains_key(&t.id) || t.member == crate::queue::Links::default(),
+                "{} is in no session's task list but keeps its links",
+                t.id
+            );
+        }
+        Ok(member_of)
     }
 
     fn check_lanes(&self) -> Result<(), InvariantViolation> {
@@ -351,8 +408,8 @@ impl Kernel {
             );
             let holders: Vec<TaskId> = s
                 .tasks
-                .iter()
-                .filter_map(|id| self.tasks.get(id))
+                .iter(&self.tasks)
+                .filter_map(|id| self.tasks.get(&id))
                 .filter(|t| {
                     t.state.is_active()
                         && t.session == Some(s.id)
@@ -639,5 +696,55 @@ mod tests {
         k.timers.disarm(ClassId(0), crate::deadline::TaskTimer::Run);
         let err = k.check_invariants().expect_err("miscount").0;
         assert!(err.contains("count 0 live deadlines"), "{err}");
+    }
+
+    #[test]
+    fn a_task_missing_from_its_session_list_is_found() {
+        let mut k = running();
+        let sid = crate::SessionId(1);
+        let Kernel {
+            sessions, tasks, ..
+        } = &mut k;
+        if let Some(s) = sessions.get_mut(&sid) {
+            s.tasks.remove(tasks, crate::TaskId(1));
+        }
+        let err = k.check_invariants().expect_err("missing member").0;
+        assert!(err.contains("missing from its task set"), "{err}");
+    }
+
+    #[test]
+    fn a_session_list_out_of_order_or_miscounted_is_found() {
+        let mut k = running();
+        let a = k.session_id("a").expect("a");
+        k.submit(Instant::ZERO, Submit::new(ClassId(0), Target::Session(a)))
+            .expect("submit");
+        assert!(k.check_invariants().is_ok());
+        // Swap the two members' places by relinking task 1 after task 2.
+        {
+            let Kernel {
+                sessions, tasks, ..
+            } = &mut k;
+            if let Some(s) = sessions.get_mut(&a) {
+                s.tasks.remove(tasks, crate::TaskId(1));
+                s.tasks.insert(tasks, crate::TaskId(1));
+            }
+        }
+        // Insert keeps id order, so the list is still right...
+        assert!(k.check_invariants().is_ok());
+        // ...but a task linked into a second session's list is found.
+        let b = k.connect(Instant::ZERO, "b").expect("b");
+        {
+            let Kernel {
+                sessions, tasks, ..
+            } = &mut k;
+            if let Some(s) = sessions.get_mut(&b) {
+                s.tasks.insert(tasks, crate::TaskId(2));
+            }
+        }
+        let err = k.check_invariants().expect_err("corrupt lists").0;
+        assert!(
+            err.contains("back link") || err.contains("two sessions") || err.contains("counts"),
+            "{err}"
+        );
     }
 }

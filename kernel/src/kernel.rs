@@ -316,7 +316,7 @@ impl Kernel {
             holder: None,
             idle_since: now,
             lanes: Default::default(),
-            tasks: BTreeSet::new(),
+            tasks: Default::default(),
             counts: StateCounts::default(),
             queue_len: 0,
             groups: BTreeSet::new(),
@@ -367,7 +367,7 @@ impl Kernel {
         let ids: Vec<TaskId> = self
             .sessions
             .get(&id)
-            .map(|s| s.tasks.iter().copied().collect())
+            .map(|s| s.tasks.iter(&self.tasks).collect())
             .unwrap_or_default();
         for task in ids {
             self.pending_cancels

@@ -82,6 +82,7 @@ mod input;
 mod invariants;
 mod kernel;
 mod log;
+mod members;
 mod metrics;
 pub mod preset;
 mod query;

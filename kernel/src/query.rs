@@ -375,8 +375,18 @@ impl Kernel {
         };
         match filter.session.and_then(|s| self.sessions.get(&s)) {
             Some(s) => {
-                for id in s.tasks.range(range) {
-                    if let Some(t) = self.tasks.get(id).filter(|t| matches(t))
+                let ids: Box<dyn Iterator<Item = TaskId>> = match after {
+                    Some(a) => {
+                        let member = self
+                            .tasks
+                            .get(&a)
+                            .is_some_and(|t| t.counted_session() == Some(s.id));
+                        Box::new(s.tasks.after(&self.tasks, a, member))
+                    }
+                    None => Box::new(s.tasks.iter(&self.tasks)),
+                };
+                for id in ids {
+                    if let Some(t) = self.tasks.get(&id).filter(|t| matches(t))
                         && !push(t)
                     {
                         break;

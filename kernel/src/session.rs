@@ -20,7 +20,9 @@ pub(crate) struct Session {
     #[serde(skip)]
     pub(crate) lanes: Lanes,
     /// Every task counted against it (see `Task::counted_session`).
-    pub(crate) tasks: BTreeSet<TaskId>,
+    /// (An index: rebuilt on load.)
+    #[serde(skip)]
+    pub(crate) tasks: crate::members::Members,
     pub(crate) counts: StateCounts,
     /// Queued and backing-off tasks aimed at it (bounded by `queue_len_max`).
     pub(crate) queue_len: u32,

@@ -10,6 +10,7 @@
 //! numbers nor memory layout: two kernels in the same state serialize the same.
 
 use crate::deadline::{Cleanup, TaskDeadline, TaskTimer, Timers};
+use crate::id::{SessionId, TaskId};
 use crate::kernel::{Kernel, Lifecycle};
 use serde::{Deserialize, Serialize};
 
@@ -55,6 +56,19 @@ impl Kernel {
             timers.insert_cleanup(deadline, Cleanup::Shutdown);
         }
         self.timers = timers;
+        for s in self.sessions.values_mut() {
+            s.tasks = Default::default();
+        }
+        let members: Vec<(TaskId, SessionId)> = self
+            .tasks
+            .values()
+            .filter_map(|t| t.counted_session().map(|s| (t.id, s)))
+            .collect();
+        for (id, s) in members {
+            if let Some(s) = self.sessions.get_mut(&s) {
+                s.tasks.insert(&mut self.tasks, id);
+            }
+        }
         self.rebuild_lanes();
     }
 }

@@ -279,6 +279,8 @@ pub(crate) struct Task {
     pub(crate) timers: TaskTimers,
     /// Its links in its lane while queued (an index: not in snapshots, rebuilt on load).
     pub(crate) links: crate::queue::Links,
+    /// Its links in its counted session's task list (an index, rebuilt on load).
+    pub(crate) member: crate::queue::Links,
     cold: Option<Box<Cold>>,
 }
 
@@ -306,6 +308,7 @@ impl PartialEq for Task {
             self.outcome,
             self.timers,
             self.links,
+            self.member,
         ) == (
             o.created_at,
             o.enqueued_at,
@@ -316,6 +319,7 @@ impl PartialEq for Task {
             o.outcome,
             o.timers,
             o.links,
+            o.member,
         ) && self.progress() == o.progress()
             && self.cancel() == o.cancel()
             && self.error() == o.error()
@@ -420,6 +424,7 @@ impl From<TaskRecord> for Task {
             outcome: r.outcome,
             timers: TaskTimers::from_array(r.timers),
             links: Default::default(),
+            member: Default::default(),
             // A record whose cold part is all defaults is stored without one, as the kernel
             // would have it: equality does not depend on whether it was ever touched.
             cold: (cold != Cold::default()).then(|| Box::new(cold)),
@@ -457,6 +462,7 @@ impl Task {
             outcome: None,
             timers: Default::default(),
             links: Default::default(),
+            member: Default::default(),
             cold: None,
         }
     }

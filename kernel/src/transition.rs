@@ -40,8 +40,8 @@ impl Kernel {
         if let Some(s) = session.and_then(|s| self.sessions.get_mut(&s)) {
             bump(&mut s.counts);
             match tally {
-                Tally::Add => s.tasks.insert(id),
-                Tally::Sub => s.tasks.remove(&id),
+                Tally::Add => s.tasks.insert(&mut self.tasks, id),
+                Tally::Sub => s.tasks.remove(&mut self.tasks, id),
             };
         }
         if state.is_waiting() {
@@ -90,11 +90,11 @@ impl Kernel {
         } else {
             if let Some(s) = from.and_then(|s| self.sessions.get_mut(&s)) {
                 s.counts.sub(old);
-                s.tasks.remove(&id);
+                s.tasks.remove(&mut self.tasks, id);
             }
             if let Some(s) = to.and_then(|s| self.sessions.get_mut(&s)) {
                 s.counts.add(state);
-                s.tasks.insert(id);
+                s.tasks.insert(&mut self.tasks, id);
             }
         }
         match (old.is_waiting(), state.is_waiting()) {
