@@ -106,13 +106,17 @@ impl Kernel {
             LaneRef::Background => classes.get_mut(class.index()).map(|c| &mut c.background),
         };
         let Some(lane) = lane else { return };
-        let before = lane.head(tasks);
+        // An unavailable lane is in no ready index: nothing to compare.
+        let before = if available { lane.head(tasks) } else { None };
         match change {
             LaneChange::Enter => lane.push(tasks, id, priority),
             LaneChange::Leave => lane.remove(tasks, id, priority),
         }
+        if !available {
+            return;
+        }
         let after = lane.head(tasks);
-        if !available || before == after {
+        if before == after {
             return;
         }
         let Some(cs) = classes.get_mut(class.index()) else {
