@@ -230,8 +230,8 @@ pub(crate) struct Timers {
     dirty: Bits,
     /// Whether anything went stale since the last `tidy` (a heap entry, say).
     any_dirty: bool,
-    /// No held task entry is earlier than this (a lower bound, exact after a miss): most inputs
-    /// find nothing due by comparing one instant.
+    /// No held task entry is earlier than this (a lower bound, exact after a pop or a miss): most
+    /// inputs find nothing due by comparing one instant.
     low: Instant,
 }
 
@@ -253,6 +253,7 @@ impl Timers {
             fifos: vec![VecDeque::new(); n],
             nonempty: Bits::with_len(n),
             dirty: Bits::with_len(n),
+            low: Instant::MAX,
             ..Timers::default()
         }
     }
@@ -373,6 +374,8 @@ impl Timers {
         match (task, cleanup) {
             (Some((d, source)), c) if d.at <= now && c.is_none_or(|(at, _)| d.at <= at) => {
                 self.pop_source(source);
+                // The smallest entry left, live or stale, is a lower bound again.
+                self.low = self.min_task().map_or(Instant::MAX, |(next, _)| next.at);
                 self.armed = self.armed.saturating_sub(1);
                 // A copy of it (disarmed and re-armed at the same instant) may be left behind.
                 self.dirty.insert(Self::fifo_index(d.class, d.kind));
@@ -479,6 +482,12 @@ impl Timers {
         }
         if let Some(Reverse(d)) = self.heap.peek().filter(|Reverse(d)| !live(d)) {
             return Err(format!("stale deadline {d:?} at the top of the timer heap"));
+        }
+        if self.min_task().is_some_and(|(d, _)| d.at < self.low) {
+            return Err(format!(
+                "a deadline held is earlier than the timers' lower bound {:?}",
+                self.low
+            ));
         }
         let held = self.fifos.iter().map(VecDeque::len).sum::<usize>() + self.heap.len();
         if held != self.entries {
