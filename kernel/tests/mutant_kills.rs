@@ -448,6 +448,26 @@ fn caught_up_actions_counts_the_deadline_actions_an_input_caught_up_on() {
     assert_eq!(k.pending_actions(), 0);
 }
 
+/// A snapshot written before kernel v2 carried its indexes too (the timer set, each session's
+/// lanes and task set, each class's ready set and background lane); they are ignored on load and
+/// rebuilt from the records, so such a snapshot still loads to the same state.
+#[test]
+fn a_snapshot_with_the_old_index_fields_still_loads() {
+    let mut k = one_running();
+    let a = k.session_id("a").unwrap();
+    k.submit(at(1), Submit::new(IO, Target::Session(a)))
+        .unwrap();
+    drain(&mut k);
+    let mut v = snapshot(&k);
+    v["timers"] = serde_json::json!({ "set": [[5_000_000_000u64, { "Task": [1, "Run"] }]] });
+    v["sessions"][0]["lanes"] = serde_json::json!({ "0": { "entries": [[{ "urgency": 250, "seq": 1 }, 2]] } });
+    v["sessions"][0]["tasks"] = serde_json::json!([1, 2]);
+    v["groups"][0]["lanes"] = serde_json::json!({});
+    v["classes"][0]["ready"] = serde_json::json!([]);
+    v["classes"][0]["background"] = serde_json::json!({ "entries": [] });
+    assert_eq!(restore(&v).unwrap(), k);
+}
+
 /// Snapshots carry no session task lists: they are rebuilt from the records, so a session's
 /// page of tasks reads the same after a restore.
 #[test]
