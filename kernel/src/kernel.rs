@@ -613,7 +613,6 @@ impl Kernel {
         }
         if let Some(d) = heartbeat {
             self.arm(task, TaskTimer::Heartbeat, now + d);
-            self.tidy_timers();
         }
         Ok(())
     }
@@ -837,7 +836,6 @@ impl Kernel {
     pub(crate) fn settle(&mut self) {
         self.propagate();
         self.dispatch();
-        self.tidy_timers();
     }
 
     /// Propagates cancellations (children) and closes disconnects and shutdowns whose tasks
