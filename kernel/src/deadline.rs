@@ -1,34 +1,28 @@
 //! Deadlines: almost every deadline is "now + a per-class constant", so they arrive in order.
 //!
-//! Task deadlines live in one FIFO per (class, kind), an intrusive doubly linked list through the
-//! task records: a deadline whose key `(at, task)` is not smaller than its FIFO's last goes to
-//! the back, O(1); one that would break the order (backoff's random delays, a tie with a smaller
-//! task id at the same instant) goes to an ordered set instead, O(log n). Each FIFO keeps the key
-//! of its head, so the next deadline is the smallest head among the FIFOs in use (a bit set says
-//! which) or the set's first, found without touching a record. Disarming is exact: an unlink,
-//! O(1). Session and shutdown cleanups, which are few, sit in an ordered set and fire after the
-//! task deadlines of their instant.
+//! Task timers live in one FIFO per (class, kind): a deadline whose key `(at, task, kind)` is not
+//! smaller than its FIFO's last goes to the back, O(1); one that would break the order (backoff's
+//! random delays, a tie with a smaller task id) goes to a binary heap instead. The next deadline is
+//! the smallest FIFO front or heap top. Session and shutdown cleanups, which are few, sit in an
+//! ordered set and fire after the task timers of their instant.
 //!
-//! A record has three deadline slots, because no task ever has more kinds armed at once: its
-//! *phase* deadline (queue, run, grace, backoff or retention — one per state), its heartbeat and
-//! its total deadline. Each slot holds the instant, the kind and the slot's links.
+//! Disarming is lazy: each task records the instant of each armed timer, and an entry whose task
+//! no longer has that timer armed at that instant is stale. The kernel drops stale entries when
+//! it meets them at a front (so between inputs every front is a live deadline and
+//! `poll_timeout` is exact), and compacts every queue when stale entries outnumber live ones
+//! (plus 1,024), so memory stays O(armed timers).
 //!
-//! Firing order at one instant is the key order: task deadlines by task id, then by
-//! [`TaskTimer`] order; then session cleanups by session id; then the shutdown cleanup.
+//! Firing order at one instant is the key order: task timers by task id, then by [`TaskTimer`]
+//! order; then session cleanups by session id; then the shutdown cleanup.
 
 use crate::id::{ClassId, SessionId, TaskId};
-use crate::registry::Registry;
 use crate::time::Instant;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, VecDeque};
 
 /// Number of per-task timer kinds.
 pub(crate) const TASK_TIMERS: usize = 7;
-
-/// Deadline slots per record (see the module docs).
-const SLOTS: usize = 3;
-
-const NIL: TaskId = TaskId(0);
 
 /// A per-task deadline kind, in firing order for equal instants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -63,49 +57,18 @@ impl TaskTimer {
     pub(crate) const fn index(self) -> usize {
         self as usize
     }
-
-    /// The record slot this kind uses.
-    const fn slot(self) -> usize {
-        match self {
-            TaskTimer::Heartbeat => 1,
-            TaskTimer::Total => 2,
-            _ => 0,
-        }
-    }
 }
 
-/// One armed deadline of a record, with its links in its FIFO.
+/// A task's armed deadlines, one per [`TaskTimer`] kind: the instants and a bit per armed kind
+/// (64 bytes, where seven `Option<Instant>` take 112).
 #[derive(Clone, Copy, Debug)]
-struct Slot {
-    at: Instant,
-    kind: TaskTimer,
-    armed: bool,
-    /// In the out-of-order set rather than its FIFO.
-    in_set: bool,
-    prev: TaskId,
-    next: TaskId,
-}
-
-impl Default for Slot {
-    fn default() -> Self {
-        Slot {
-            at: Instant::ZERO,
-            kind: TaskTimer::Queue,
-            armed: false,
-            in_set: false,
-            prev: NIL,
-            next: NIL,
-        }
-    }
-}
-
-/// A record's armed deadlines: three slots (see the module docs).
-#[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Armed {
-    slots: [Slot; SLOTS],
+    at: [Instant; TASK_TIMERS],
+    mask: u8,
 }
 
-/// Equal when the same kinds are armed at the same instants (links are an index).
+/// Equal when the same kinds are armed at the same instants (what a disarmed slot last held
+/// does not count).
 impl PartialEq for Armed {
     fn eq(&self, other: &Self) -> bool {
         self.to_array() == other.to_array()
@@ -114,28 +77,46 @@ impl PartialEq for Armed {
 
 impl Eq for Armed {}
 
+impl Default for Armed {
+    fn default() -> Self {
+        Armed {
+            at: [Instant::ZERO; TASK_TIMERS],
+            mask: 0,
+        }
+    }
+}
+
 impl Armed {
-    fn slot(&self, kind: TaskTimer) -> Option<&Slot> {
-        self.slots.get(kind.slot())
-    }
-
-    fn slot_mut(&mut self, kind: TaskTimer) -> Option<&mut Slot> {
-        self.slots.get_mut(kind.slot())
-    }
-
     /// The instant `kind` is armed at.
     pub(crate) fn get(&self, kind: TaskTimer) -> Option<Instant> {
-        self.slot(kind)
-            .filter(|s| s.armed && s.kind == kind)
-            .map(|s| s.at)
+        if self.mask & (1 << kind.index()) == 0 {
+            return None;
+        }
+        self.at.get(kind.index()).copied()
     }
 
-    /// The armed kinds with their instants.
+    /// Arms `kind` at `at`, handing back the instant it was armed at before.
+    pub(crate) fn replace(&mut self, kind: TaskTimer, at: Instant) -> Option<Instant> {
+        let old = self.get(kind);
+        if let Some(slot) = self.at.get_mut(kind.index()) {
+            *slot = at;
+            self.mask |= 1 << kind.index();
+        }
+        old
+    }
+
+    /// Disarms `kind`, handing back the instant it was armed at.
+    pub(crate) fn take(&mut self, kind: TaskTimer) -> Option<Instant> {
+        let old = self.get(kind);
+        self.mask &= !(1 << kind.index());
+        old
+    }
+
+    /// The armed kinds with their instants, in kind order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (TaskTimer, Instant)> + '_ {
-        self.slots
+        TaskTimer::ALL
             .iter()
-            .filter(|s| s.armed)
-            .map(|s| (s.kind, s.at))
+            .filter_map(|&kind| self.get(kind).map(|at| (kind, at)))
     }
 
     /// As snapshots carry them: one optional instant per kind.
@@ -143,18 +124,11 @@ impl Armed {
         TaskTimer::ALL.map(|kind| self.get(kind))
     }
 
-    /// From a snapshot: the deadlines armed but not yet linked (the load links them). The record
-    /// was refused first if two of its kinds share a slot.
     pub(crate) fn from_array(a: [Option<Instant>; TASK_TIMERS]) -> Self {
         let mut armed = Armed::default();
         for (kind, at) in TaskTimer::ALL.iter().zip(a) {
-            if let (Some(at), Some(slot)) = (at, armed.slot_mut(*kind)) {
-                *slot = Slot {
-                    at,
-                    kind: *kind,
-                    armed: true,
-                    ..Slot::default()
-                };
+            if let Some(at) = at {
+                armed.replace(*kind, at);
             }
         }
         armed
@@ -186,6 +160,13 @@ pub(crate) enum Cleanup {
     Shutdown,
 }
 
+/// Where the next deadline is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    Fifo(usize),
+    Heap,
+}
+
 /// A set of small integers (FIFO indexes), one bit each.
 #[derive(Clone, Debug, Default)]
 struct Bits(Vec<u64>);
@@ -207,10 +188,6 @@ impl Bits {
         }
     }
 
-    fn contains(&self, i: usize) -> bool {
-        self.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
-    }
-
     /// The members, ascending.
     fn iter(&self) -> impl Iterator<Item = usize> + '_ {
         self.0.iter().enumerate().flat_map(|(k, &w)| {
@@ -225,51 +202,41 @@ impl Bits {
             })
         })
     }
-}
 
-/// One (class, kind) FIFO: its ends, with the head's and tail's instants kept here so that
-/// comparing FIFOs touches no record.
-#[derive(Clone, Copy, Debug)]
-struct Fifo {
-    head: TaskId,
-    head_at: Instant,
-    tail: TaskId,
-    tail_at: Instant,
-    len: usize,
-}
+    /// Takes word `k` (64 members), leaving it empty.
+    fn take_word(&mut self, k: usize) -> u64 {
+        self.0.get_mut(k).map(std::mem::take).unwrap_or(0)
+    }
 
-impl Default for Fifo {
-    fn default() -> Self {
-        Fifo {
-            head: NIL,
-            head_at: Instant::ZERO,
-            tail: NIL,
-            tail_at: Instant::ZERO,
-            len: 0,
-        }
+    fn words(&self) -> usize {
+        self.0.len()
     }
 }
 
 /// Every pending deadline (see the module docs).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Timers {
-    /// One list per (class, kind), at `class * TASK_TIMERS + kind`, each in key order.
-    fifos: Vec<Fifo>,
-    /// The FIFOs that hold deadlines.
+    /// One queue per (class, kind), at `class * TASK_TIMERS + kind`, each in key order.
+    fifos: Vec<VecDeque<TaskDeadline>>,
+    /// The FIFOs that hold entries: the next deadline is among their fronts.
     nonempty: Bits,
     /// Deadlines that did not fit their FIFO's order.
-    set: BTreeSet<TaskDeadline>,
+    heap: BinaryHeap<Reverse<TaskDeadline>>,
     cleanups: BTreeSet<(Instant, Cleanup)>,
-    /// Task deadlines armed.
+    /// Task deadlines armed (live), and entries held (live and stale).
     armed: usize,
-    /// No task deadline is earlier than this; `exact` says it is the next one. Most inputs find
-    /// nothing due by comparing one instant, and `poll_timeout` reads it.
+    entries: usize,
+    /// FIFOs whose front may have gone stale since the last `tidy`.
+    dirty: Bits,
+    /// Whether anything went stale since the last `tidy` (a heap entry, say).
+    any_dirty: bool,
+    /// No held task entry is earlier than this (a lower bound, exact after a pop or a miss): most
+    /// inputs find nothing due by comparing one instant.
     low: Instant,
-    exact: bool,
 }
 
-/// Timers are an index over the records' armed deadlines: two are equal when they count the
-/// same deadlines and hold the same cleanups, whatever their layout.
+/// Timers are an index over the records' armed deadlines: two are equal when they hold the same
+/// live deadlines, whatever stale entries or layout each has.
 impl PartialEq for Timers {
     fn eq(&self, other: &Self) -> bool {
         self.armed == other.armed && self.cleanups == other.cleanups
@@ -278,23 +245,15 @@ impl PartialEq for Timers {
 
 impl Eq for Timers {}
 
-fn slot_of(tasks: &Registry, id: TaskId, kind: TaskTimer) -> Option<&Slot> {
-    tasks.get(&id)?.timers.slot(kind)
-}
-
-fn slot_mut(tasks: &mut Registry, id: TaskId, kind: TaskTimer) -> Option<&mut Slot> {
-    tasks.get_mut(&id)?.timers.slot_mut(kind)
-}
-
 impl Timers {
     /// Empty, with one FIFO per (class, kind) for `classes` classes.
     pub(crate) fn new(classes: usize) -> Self {
         let n = classes * TASK_TIMERS;
         Timers {
-            fifos: vec![Fifo::default(); n],
+            fifos: vec![VecDeque::new(); n],
             nonempty: Bits::with_len(n),
+            dirty: Bits::with_len(n),
             low: Instant::MAX,
-            exact: true,
             ..Timers::default()
         }
     }
@@ -303,142 +262,27 @@ impl Timers {
         class.index() * TASK_TIMERS + kind.index()
     }
 
-    /// Arms `kind` of task `id` at `at`, replacing whatever its slot held. O(1) when it keeps its
-    /// FIFO's order, O(log n) otherwise.
-    pub(crate) fn arm(&mut self, tasks: &mut Registry, id: TaskId, kind: TaskTimer, at: Instant) {
-        let Some(t) = tasks.get(&id) else { return };
-        let class = t.class;
-        if let Some(cur) = t.timers.slot(kind).copied().filter(|s| s.armed) {
-            if cur.kind == kind && cur.at == at {
-                return;
-            }
-            self.unlink(tasks, id, class, cur);
-        }
-        self.link(
-            tasks,
-            TaskDeadline {
-                at,
-                task: id,
-                kind,
-                class,
-            },
-        );
-    }
-
-    /// Disarms `kind` of task `id` if armed. O(1) (O(log n) from the set).
-    pub(crate) fn disarm(&mut self, tasks: &mut Registry, id: TaskId, kind: TaskTimer) {
-        let Some(t) = tasks.get(&id) else { return };
-        let class = t.class;
-        if let Some(cur) = t
-            .timers
-            .slot(kind)
-            .copied()
-            .filter(|s| s.armed && s.kind == kind)
-        {
-            self.unlink(tasks, id, class, cur);
-        }
-    }
-
-    /// Disarms every deadline of task `id`.
-    pub(crate) fn disarm_all(&mut self, tasks: &mut Registry, id: TaskId) {
-        let Some(t) = tasks.get(&id) else { return };
-        let class = t.class;
-        let slots = t.timers.slots;
-        for cur in slots.into_iter().filter(|s| s.armed) {
-            self.unlink(tasks, id, class, cur);
-        }
-    }
-
-    /// Puts a deadline into its FIFO (or the set) and its record's slot; the slot must not be
-    /// linked anywhere.
-    fn link(&mut self, tasks: &mut Registry, d: TaskDeadline) {
-        if d.at < self.low {
-            // The new next deadline (an exact bound stays exact).
-            self.low = d.at;
-        }
+    /// Adds a live task deadline (the caller has disarmed any earlier one of the same kind).
+    /// O(1) when it keeps its FIFO's order, O(log n) otherwise.
+    pub(crate) fn arm(&mut self, d: TaskDeadline) {
+        self.low = self.low.min(d.at);
+        self.armed += 1;
+        self.entries += 1;
         let i = Self::fifo_index(d.class, d.kind);
-        let fits = self
-            .fifos
-            .get(i)
-            .is_some_and(|f| f.len == 0 || (f.tail_at, f.tail) <= (d.at, d.task));
-        let mut slot = Slot {
-            at: d.at,
-            kind: d.kind,
-            armed: true,
-            in_set: !fits,
-            prev: NIL,
-            next: NIL,
-        };
-        if fits && let Some(f) = self.fifos.get_mut(i) {
-            slot.prev = f.tail;
-            if f.len == 0 {
-                f.head = d.task;
-                f.head_at = d.at;
+        match self.fifos.get_mut(i) {
+            Some(fifo) if fifo.back().is_none_or(|b| *b <= d) => {
+                fifo.push_back(d);
                 self.nonempty.insert(i);
             }
-            let tail = f.tail;
-            f.tail = d.task;
-            f.tail_at = d.at;
-            f.len += 1;
-            if let Some(prev) = slot_mut(tasks, tail, d.kind) {
-                prev.next = d.task;
-            }
-        } else {
-            self.set.insert(d);
+            _ => self.heap.push(Reverse(d)),
         }
-        if let Some(s) = slot_mut(tasks, d.task, d.kind) {
-            *s = slot;
-        }
-        self.armed += 1;
     }
 
-    /// Takes a linked deadline (`cur`, the record's slot) out of its FIFO or the set and clears
-    /// the slot.
-    fn unlink(&mut self, tasks: &mut Registry, id: TaskId, class: ClassId, cur: Slot) {
-        let kind = cur.kind;
-        if cur.at <= self.low {
-            // It may have been the next deadline: the bound stays a bound, maybe not the next.
-            self.exact = false;
-        }
-        if cur.in_set {
-            self.set.remove(&TaskDeadline {
-                at: cur.at,
-                task: id,
-                kind,
-                class,
-            });
-        } else {
-            let i = Self::fifo_index(class, kind);
-            // One visit to each neighbour: relink it, and note its instant for the FIFO's ends.
-            let prev_at = slot_mut(tasks, cur.prev, kind).map(|p| {
-                p.next = cur.next;
-                p.at
-            });
-            let next_at = slot_mut(tasks, cur.next, kind).map(|n| {
-                n.prev = cur.prev;
-                n.at
-            });
-            if let Some(f) = self.fifos.get_mut(i) {
-                if prev_at.is_none() {
-                    f.head = cur.next;
-                    f.head_at = next_at.unwrap_or(Instant::ZERO);
-                }
-                if next_at.is_none() {
-                    f.tail = cur.prev;
-                    f.tail_at = prev_at.unwrap_or(Instant::ZERO);
-                }
-            }
-            if let Some(f) = self.fifos.get_mut(i) {
-                f.len = f.len.saturating_sub(1);
-                if f.len == 0 {
-                    self.nonempty.remove(i);
-                }
-            }
-        }
-        if let Some(s) = slot_mut(tasks, id, kind) {
-            *s = Slot::default();
-        }
+    /// A live deadline of `class` and `kind` went stale (disarmed or re-armed). O(1).
+    pub(crate) fn disarm(&mut self, class: ClassId, kind: TaskTimer) {
         self.armed = self.armed.saturating_sub(1);
+        self.dirty.insert(Self::fifo_index(class, kind));
+        self.any_dirty = true;
     }
 
     pub(crate) fn insert_cleanup(&mut self, at: Instant, c: Cleanup) {
@@ -449,83 +293,106 @@ impl Timers {
         self.cleanups.remove(&(at, c))
     }
 
-    /// The next task deadline. O(FIFOs in use + log n).
-    fn min_task(&self) -> Option<TaskDeadline> {
-        let mut best = self.set.first().copied();
+    /// The smallest task deadline held (live or stale), and where. O(FIFOs in use).
+    fn min_task(&self) -> Option<(TaskDeadline, Source)> {
+        let mut best = self.heap.peek().map(|Reverse(d)| (*d, Source::Heap));
         for i in self.nonempty.iter() {
-            let Some(f) = self.fifos.get(i) else { continue };
-            let d = TaskDeadline {
-                at: f.head_at,
-                task: f.head,
-                kind: TaskTimer::ALL
-                    .get(i % TASK_TIMERS)
-                    .copied()
-                    .unwrap_or(TaskTimer::Queue),
-                class: ClassId((i / TASK_TIMERS) as u16),
-            };
-            if best.is_none_or(|b| d < b) {
-                best = Some(d);
+            if let Some(d) = self.fifos.get(i).and_then(VecDeque::front)
+                && best.is_none_or(|(b, _)| *d < b)
+            {
+                best = Some((*d, Source::Fifo(i)));
             }
         }
         best
     }
 
-    /// The next task deadline's instant, refreshing the bound. O(1) when it is known.
-    fn next_at(&mut self) -> Option<Instant> {
-        if !self.exact {
-            self.low = self.min_task().map_or(Instant::MAX, |d| d.at);
-            self.exact = true;
+    fn pop_source(&mut self, source: Source) -> Option<TaskDeadline> {
+        let d = match source {
+            Source::Fifo(i) => {
+                let fifo = self.fifos.get_mut(i)?;
+                let d = fifo.pop_front();
+                if fifo.is_empty() {
+                    self.nonempty.remove(i);
+                }
+                d
+            }
+            Source::Heap => self.heap.pop().map(|Reverse(d)| d),
+        };
+        if d.is_some() {
+            self.entries = self.entries.saturating_sub(1);
         }
-        (self.armed > 0).then_some(self.low)
+        d
     }
 
-    /// Whether a deadline is due at `now`.
-    pub(crate) fn any_due(&mut self, now: Instant) -> bool {
-        self.cleanups.first().is_some_and(|(at, _)| *at <= now)
-            || (self.low <= now && self.next_at().is_some_and(|at| at <= now))
+    /// The smallest live task deadline, dropping stale ones met at the front on the way.
+    fn min_live(
+        &mut self,
+        live: &impl Fn(&TaskDeadline) -> bool,
+    ) -> Option<(TaskDeadline, Source)> {
+        loop {
+            let (d, source) = self.min_task()?;
+            if live(&d) {
+                return Some((d, source));
+            }
+            self.pop_source(source);
+        }
     }
 
-    /// Takes the next deadline if it is due at `now` (a task deadline is disarmed in its record).
+    /// Whether a live deadline is due at `now` (stale fronts met on the way are dropped).
+    pub(crate) fn any_due(&mut self, now: Instant, live: impl Fn(&TaskDeadline) -> bool) -> bool {
+        if self.cleanups.first().is_some_and(|(at, _)| *at <= now) {
+            return true;
+        }
+        if self.low > now {
+            return false;
+        }
+        let task = self.min_live(&live).map(|(d, _)| d.at);
+        self.low = task.unwrap_or(Instant::MAX);
+        task.is_some_and(|at| at <= now)
+    }
+
+    /// Takes the next deadline if it is live and due at `now` (stale fronts are dropped).
     pub(crate) fn pop_due(
         &mut self,
-        tasks: &mut Registry,
         now: Instant,
+        live: impl Fn(&TaskDeadline) -> bool,
     ) -> Option<(Instant, TimerKind)> {
         let cleanup = self.cleanups.first().copied();
-        // Nothing earlier than the bound is held: most calls stop here.
-        let task = if self.low > now {
-            None
-        } else {
-            self.min_task()
-        };
-        match (task, cleanup) {
-            (Some(d), c) if d.at <= now && c.is_none_or(|(at, _)| d.at <= at) => {
-                if let Some(cur) = slot_of(tasks, d.task, d.kind).copied() {
-                    self.unlink(tasks, d.task, d.class, cur);
+        if self.low > now {
+            // No task deadline is due: only a cleanup can be.
+            return match cleanup {
+                Some((at, c)) if at <= now => {
+                    self.cleanups.remove(&(at, c));
+                    Some((at, cleanup_kind(c)))
                 }
+                _ => None,
+            };
+        }
+        let task = self.min_live(&live);
+        // The smallest held entry is live now: an exact bound until the next pop.
+        self.low = task.map_or(Instant::MAX, |(d, _)| d.at);
+        match (task, cleanup) {
+            (Some((d, source)), c) if d.at <= now && c.is_none_or(|(at, _)| d.at <= at) => {
+                self.pop_source(source);
+                // The smallest entry left, live or stale, is a lower bound again.
+                self.low = self.min_task().map_or(Instant::MAX, |(next, _)| next.at);
+                self.armed = self.armed.saturating_sub(1);
+                // A copy of it (disarmed and re-armed at the same instant) may be left behind.
+                self.dirty.insert(Self::fifo_index(d.class, d.kind));
+                self.any_dirty = true;
                 Some((d.at, TimerKind::Task(d.task, d.kind)))
             }
             (_, Some((at, c))) if at <= now => {
                 self.cleanups.remove(&(at, c));
-                Some((
-                    at,
-                    match c {
-                        Cleanup::Session(s) => TimerKind::SessionCleanup(s),
-                        Cleanup::Shutdown => TimerKind::ShutdownCleanup,
-                    },
-                ))
+                Some((at, cleanup_kind(c)))
             }
             _ => None,
         }
     }
 
-    /// The earliest deadline. O(1) when the bound is exact, else O(FIFOs in use).
+    /// The earliest deadline held. Exact between inputs (after `tidy`). O(FIFOs in use).
     pub(crate) fn first(&self) -> Option<Instant> {
-        let task = if self.exact {
-            (self.armed > 0).then_some(self.low)
-        } else {
-            self.min_task().map(|d| d.at)
-        };
+        let task = self.min_task().map(|(d, _)| d.at);
         let cleanup = self.cleanups.first().map(|(at, _)| *at);
         match (task, cleanup) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -533,118 +400,108 @@ impl Timers {
         }
     }
 
-    /// Rebuilds the index from the records' slots (after loading a snapshot): every armed
-    /// deadline is linked again, in firing order, so each goes to the back of its FIFO.
-    pub(crate) fn rebuild(classes: usize, tasks: &mut Registry) -> Self {
-        let mut all: Vec<TaskDeadline> = Vec::new();
-        for t in tasks.values_mut() {
-            for (kind, at) in t.timers.iter() {
-                all.push(TaskDeadline {
-                    at,
-                    task: t.id,
-                    kind,
-                    class: t.class,
-                });
+    /// Drops stale entries from the fronts that may have them, and compacts everything when
+    /// stale entries outnumber live ones (plus 1,024). Run at the end of every input.
+    pub(crate) fn tidy(&mut self, live: impl Fn(&TaskDeadline) -> bool) {
+        let bloated = self.entries > 2 * self.armed + 1024;
+        if !self.any_dirty && !bloated {
+            return;
+        }
+        self.any_dirty = false;
+        for k in 0..self.dirty.words() {
+            let mut word = self.dirty.take_word(k);
+            while word != 0 {
+                let i = k * 64 + word.trailing_zeros() as usize;
+                word &= word - 1;
+                if let Some(fifo) = self.fifos.get_mut(i) {
+                    while fifo.front().is_some_and(|d| !live(d)) {
+                        fifo.pop_front();
+                        self.entries = self.entries.saturating_sub(1);
+                    }
+                    if fifo.is_empty() {
+                        self.nonempty.remove(i);
+                    }
+                }
             }
-            t.timers = Armed::default();
         }
-        all.sort_unstable();
-        let mut timers = Timers::new(classes);
-        for d in all {
-            timers.link(tasks, d);
+        while self.heap.peek().is_some_and(|Reverse(d)| !live(d)) {
+            self.heap.pop();
+            self.entries = self.entries.saturating_sub(1);
         }
-        timers
+        if bloated {
+            for (i, fifo) in self.fifos.iter_mut().enumerate() {
+                fifo.retain(|d| live(d));
+                if fifo.is_empty() {
+                    self.nonempty.remove(i);
+                }
+            }
+            self.heap.retain(|Reverse(d)| live(d));
+            self.entries = self.fifos.iter().map(VecDeque::len).sum::<usize>() + self.heap.len();
+        }
     }
 
-    /// Every task deadline held, walking each FIFO and the set, with the structure checked on
-    /// the way: keys ascending, links consistent both ways, the kept ends and lengths right,
-    /// every entry armed in its record as held. O(n log n); for the invariants.
-    pub(crate) fn walk(&self, tasks: &Registry) -> Result<BTreeSet<TaskDeadline>, String> {
-        let mut held = BTreeSet::new();
-        for (i, f) in self.fifos.iter().enumerate() {
-            let class = ClassId((i / TASK_TIMERS) as u16);
-            let kind = TaskTimer::ALL
-                .get(i % TASK_TIMERS)
-                .copied()
-                .unwrap_or(TaskTimer::Queue);
-            let mut prev = NIL;
-            let mut last: Option<(Instant, TaskId)> = None;
-            let mut id = f.head;
-            let mut n = 0usize;
-            while id != NIL {
-                n += 1;
-                if n > tasks.len() {
-                    return Err(format!("the {kind:?} FIFO of {class} loops"));
-                }
-                let s = slot_of(tasks, id, kind)
-                    .copied()
-                    .filter(|s| s.armed && s.kind == kind && !s.in_set)
-                    .ok_or_else(|| {
-                        format!("the {kind:?} FIFO of {class} holds {id}, not armed so")
-                    })?;
-                if s.prev != prev {
-                    return Err(format!(
-                        "{id}'s back link in the {kind:?} FIFO of {class} is broken"
-                    ));
-                }
-                if last.is_some_and(|l| l > (s.at, id)) {
-                    return Err(format!(
-                        "the {kind:?} FIFO of {class} is out of order at {id}"
-                    ));
-                }
-                if n == 1 && f.head_at != s.at {
-                    return Err(format!(
-                        "the {kind:?} FIFO of {class} keeps a stale head instant"
-                    ));
-                }
-                held.insert(TaskDeadline {
-                    at: s.at,
-                    task: id,
-                    kind,
-                    class,
-                });
-                last = Some((s.at, id));
-                prev = id;
-                id = s.next;
-            }
-            if n != f.len || f.tail != prev || (n > 0 && last.map(|l| l.0) != Some(f.tail_at)) {
+    /// Every live task deadline, each once, in firing order. O(n log n); for the invariants.
+    pub(crate) fn live_task_deadlines(
+        &self,
+        live: impl Fn(&TaskDeadline) -> bool,
+    ) -> BTreeSet<TaskDeadline> {
+        self.fifos
+            .iter()
+            .flatten()
+            .chain(self.heap.iter().map(|Reverse(d)| d))
+            .filter(|d| live(d))
+            .copied()
+            .collect()
+    }
+
+    /// Checks the structure itself: FIFOs in order, counters right, fronts live (between inputs).
+    pub(crate) fn consistent(&self, live: impl Fn(&TaskDeadline) -> bool) -> Result<(), String> {
+        let nonempty: Vec<usize> = self.nonempty.iter().collect();
+        for (i, fifo) in self.fifos.iter().enumerate() {
+            let (class, kind) = (i / TASK_TIMERS, i % TASK_TIMERS);
+            if let Some(w) = fifo.iter().zip(fifo.iter().skip(1)).find(|(a, b)| a > b) {
                 return Err(format!(
-                    "the {kind:?} FIFO of {class} counts {} ending at {}, holds {n} ending at {prev}",
-                    f.len, f.tail
+                    "timer FIFO of class {class} kind {kind} out of order at {w:?}"
                 ));
             }
-            if (n > 0) != self.nonempty.contains(i) {
+            if let Some(d) = fifo.iter().find(|d| d.kind.index() != kind) {
                 return Err(format!(
-                    "the {kind:?} FIFO of {class} is listed in use wrongly"
+                    "timer FIFO of class {class} kind {kind} holds {d:?}"
+                ));
+            }
+            if let Some(d) = fifo.front().filter(|d| !live(d)) {
+                return Err(format!("stale deadline {d:?} at the front of a timer FIFO"));
+            }
+            if fifo.is_empty() == nonempty.contains(&i) {
+                return Err(format!(
+                    "timer FIFO of class {class} kind {kind}: {} entries, listed in use {}",
+                    fifo.len(),
+                    nonempty.contains(&i)
                 ));
             }
         }
-        for d in &self.set {
-            let ok = slot_of(tasks, d.task, d.kind)
-                .is_some_and(|s| s.armed && s.in_set && s.kind == d.kind && s.at == d.at);
-            if !ok {
-                return Err(format!("the deadline set holds {d:?}, not armed so"));
-            }
-            held.insert(*d);
+        if let Some(Reverse(d)) = self.heap.peek().filter(|Reverse(d)| !live(d)) {
+            return Err(format!("stale deadline {d:?} at the top of the timer heap"));
         }
-        if held.first().is_some_and(|d| d.at < self.low)
-            || (self.exact && held.first().map(|d| d.at) != (self.armed > 0).then_some(self.low))
-        {
+        if self.min_task().is_some_and(|(d, _)| d.at < self.low) {
             return Err(format!(
-                "the timers' bound {:?} (exact {}) disagrees with the next deadline {:?}",
-                self.low,
-                self.exact,
-                held.first()
+                "a deadline held is earlier than the timers' lower bound {:?}",
+                self.low
             ));
         }
-        if held.len() != self.armed {
+        let held = self.fifos.iter().map(VecDeque::len).sum::<usize>() + self.heap.len();
+        if held != self.entries {
             return Err(format!(
-                "the timers count {} deadlines and hold {}",
-                self.armed,
-                held.len()
+                "timers hold {held} entries but count {}",
+                self.entries
             ));
         }
-        Ok(held)
+        Ok(())
+    }
+
+    /// Live task deadlines as counted.
+    pub(crate) fn armed(&self) -> usize {
+        self.armed
     }
 
     pub(crate) fn cleanups(&self) -> impl Iterator<Item = &(Instant, Cleanup)> {
@@ -656,126 +513,91 @@ impl Timers {
     }
 }
 
+fn cleanup_kind(c: Cleanup) -> TimerKind {
+    match c {
+        Cleanup::Session(s) => TimerKind::SessionCleanup(s),
+        Cleanup::Shutdown => TimerKind::ShutdownCleanup,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::task::Task;
-    use crate::{Submit, Target};
 
-    fn registry(ids: &[u64]) -> Registry {
-        let mut r = Registry::default();
-        for &id in ids {
-            let class = ClassId((id % 2) as u16);
-            r.insert(Task::new(
-                TaskId(id),
-                &Submit::new(class, Target::None),
-                0,
-                id,
-                Instant::ZERO,
-            ));
-        }
-        r
+    fn d(at: u64, task: u64, kind: TaskTimer) -> TaskDeadline {
+        dc(0, at, task, kind)
     }
 
-    fn at(n: u64) -> Instant {
-        Instant::from_nanos(n)
+    fn dc(class: u16, at: u64, task: u64, kind: TaskTimer) -> TaskDeadline {
+        TaskDeadline {
+            at: Instant::from_nanos(at),
+            task: TaskId(task),
+            kind,
+            class: ClassId(class),
+        }
     }
 
     #[test]
     fn due_in_order_ties_by_task_then_kind_then_cleanups() {
-        let mut tasks = registry(&[1, 2, 3, 4]);
         let mut t = Timers::new(2);
-        t.insert_cleanup(at(10), Cleanup::Shutdown);
-        t.insert_cleanup(at(10), Cleanup::Session(SessionId(3)));
-        t.arm(&mut tasks, TaskId(4), TaskTimer::Queue, at(10));
-        t.arm(&mut tasks, TaskId(1), TaskTimer::Retention, at(10));
-        t.arm(&mut tasks, TaskId(1), TaskTimer::Total, at(10));
-        // Out of its FIFO's order (task 2 after task 4 at the same instant): into the set.
-        t.arm(&mut tasks, TaskId(2), TaskTimer::Queue, at(10));
-        t.arm(&mut tasks, TaskId(3), TaskTimer::Queue, at(11));
-        assert!(t.walk(&tasks).is_ok());
-        assert_eq!(t.pop_due(&mut tasks, at(9)), None);
-        let order: Vec<_> = std::iter::from_fn(|| t.pop_due(&mut tasks, at(10)))
+        let at = Instant::from_nanos(10);
+        t.insert_cleanup(at, Cleanup::Shutdown);
+        t.insert_cleanup(at, Cleanup::Session(SessionId(3)));
+        t.arm(d(10, 2, TaskTimer::Queue));
+        t.arm(dc(1, 10, 1, TaskTimer::Retention));
+        t.arm(d(10, 1, TaskTimer::Run));
+        // Out of its FIFO's order (task 0 after task 2 at the same instant): into the heap.
+        t.arm(d(10, 0, TaskTimer::Queue));
+        t.arm(d(11, 0, TaskTimer::Queue));
+        let live = |_: &TaskDeadline| true;
+        assert_eq!(t.pop_due(Instant::from_nanos(9), live), None);
+        let order: Vec<_> = std::iter::from_fn(|| t.pop_due(at, live))
             .map(|(_, k)| k)
             .collect();
         assert_eq!(
             order,
             vec![
-                TimerKind::Task(TaskId(1), TaskTimer::Total),
+                TimerKind::Task(TaskId(0), TaskTimer::Queue),
+                TimerKind::Task(TaskId(1), TaskTimer::Run),
                 TimerKind::Task(TaskId(1), TaskTimer::Retention),
                 TimerKind::Task(TaskId(2), TaskTimer::Queue),
-                TimerKind::Task(TaskId(4), TaskTimer::Queue),
                 TimerKind::SessionCleanup(SessionId(3)),
                 TimerKind::ShutdownCleanup,
             ]
         );
-        assert_eq!(t.first(), Some(at(11)));
-        assert_eq!(
-            tasks.get(&TaskId(1)).map(|r| r.timers.iter().count()),
-            Some(0)
-        );
-        assert_eq!(t.walk(&tasks).map(|h| h.len()), Ok(1));
+        assert_eq!(t.first(), Some(Instant::from_nanos(11)));
+        assert_eq!(t.armed(), 1);
+        assert!(t.consistent(live).is_ok());
     }
 
     #[test]
-    fn disarm_unlinks_exactly_and_rearm_replaces() {
-        let mut tasks = registry(&[2, 4, 6, 8]);
+    fn stale_entries_are_skipped_dropped_and_compacted() {
         let mut t = Timers::new(1);
-        for id in [2, 4, 6, 8] {
-            t.arm(&mut tasks, TaskId(id), TaskTimer::Run, at(id));
+        // Task 1's queue deadline at 5 was disarmed; only task 2's at 7 is live.
+        t.arm(d(5, 1, TaskTimer::Queue));
+        t.arm(d(7, 2, TaskTimer::Queue));
+        t.disarm(ClassId(0), TaskTimer::Queue);
+        let live = |x: &TaskDeadline| x.task != TaskId(1);
+        assert!(t.consistent(live).is_err(), "the stale front is seen");
+        t.tidy(live);
+        assert!(t.consistent(live).is_ok());
+        assert_eq!(t.first(), Some(Instant::from_nanos(7)));
+        // 3,000 deadlines armed and disarmed: compaction keeps the held entries near the live.
+        for i in 0..3_000u64 {
+            t.arm(d(100 + i, 10 + i, TaskTimer::Queue));
+            t.disarm(ClassId(0), TaskTimer::Queue);
         }
-        // Middle, head, tail.
-        t.disarm(&mut tasks, TaskId(4), TaskTimer::Run);
-        t.disarm(&mut tasks, TaskId(2), TaskTimer::Run);
-        t.disarm(&mut tasks, TaskId(8), TaskTimer::Run);
-        assert_eq!(t.walk(&tasks).map(|h| h.len()), Ok(1));
-        assert_eq!(t.first(), Some(at(6)));
-        // Disarming a kind that is not armed in the slot changes nothing.
-        t.disarm(&mut tasks, TaskId(6), TaskTimer::Queue);
-        assert_eq!(t.first(), Some(at(6)));
-        // Re-arming the slot with another phase kind replaces it.
-        t.arm(&mut tasks, TaskId(6), TaskTimer::Grace, at(20));
+        let live = |x: &TaskDeadline| x.task == TaskId(2);
+        t.tidy(live);
+        assert_eq!(t.entries, 1);
+        assert_eq!(t.live_task_deadlines(live).len(), 1);
         assert_eq!(
-            tasks.get(&TaskId(6)).map(|r| r.timers.get(TaskTimer::Run)),
-            Some(None)
+            t.pop_due(Instant::from_nanos(1_000_000), live),
+            Some((
+                Instant::from_nanos(7),
+                TimerKind::Task(TaskId(2), TaskTimer::Queue)
+            ))
         );
-        assert_eq!(t.first(), Some(at(20)));
-        t.disarm_all(&mut tasks, TaskId(6));
-        assert_eq!(t.first(), None);
-        assert_eq!(t.walk(&tasks).map(|h| h.len()), Ok(0));
-        // A rebuild from the records links everything again, in order.
-        for id in [8, 2, 6, 4] {
-            t.arm(&mut tasks, TaskId(id), TaskTimer::Run, at(100 - id));
-        }
-        let rebuilt = Timers::rebuild(1, &mut tasks);
-        assert_eq!(rebuilt.walk(&tasks).map(|h| h.len()), Ok(4));
-        assert!(
-            rebuilt.set.is_empty(),
-            "every deadline fits its FIFO in order"
-        );
-        assert_eq!(rebuilt.first(), Some(at(92)));
-    }
-
-    #[test]
-    fn a_broken_link_or_a_lost_deadline_is_found() {
-        let mut tasks = registry(&[2, 4, 6]);
-        let mut t = Timers::new(1);
-        for id in [2, 4, 6] {
-            t.arm(&mut tasks, TaskId(id), TaskTimer::Run, at(id));
-        }
-        assert!(t.walk(&tasks).is_ok());
-        if let Some(s) = slot_mut(&mut tasks, TaskId(6), TaskTimer::Run) {
-            s.prev = TaskId(2);
-        }
-        assert!(t.walk(&tasks).unwrap_err().contains("back link"));
-        if let Some(s) = slot_mut(&mut tasks, TaskId(6), TaskTimer::Run) {
-            s.prev = TaskId(4);
-        }
-        assert!(t.walk(&tasks).is_ok());
-        // The record forgets a deadline its FIFO still holds.
-        if let Some(s) = slot_mut(&mut tasks, TaskId(4), TaskTimer::Run) {
-            s.armed = false;
-        }
-        assert!(t.walk(&tasks).unwrap_err().contains("not armed so"));
+        assert_eq!(t.pop_due(Instant::from_nanos(1_000_000), live), None);
     }
 }

@@ -468,7 +468,11 @@ impl Kernel {
     }
 
     fn check_timers(&self) -> Result<(), InvariantViolation> {
-        let held = self.timers.walk(&self.tasks).map_err(InvariantViolation)?;
+        let live = |d: &TaskDeadline| crate::clock::live(&self.tasks, d);
+        if let Err(e) = self.timers.consistent(live) {
+            return Err(InvariantViolation(e));
+        }
+        let held = self.timers.live_task_deadlines(live);
         let mut expected = 0usize;
         for t in self.tasks.values() {
             let class = self
@@ -540,8 +544,9 @@ impl Kernel {
             "stuck set lists removed tasks"
         );
         ensure!(
-            held.len() == expected,
-            "the timers hold {} deadlines, the records arm {expected}",
+            self.timers.armed() == expected && held.len() == expected,
+            "the timers count {} live deadlines and hold {}, the records arm {expected}",
+            self.timers.armed(),
             held.len()
         );
         let mut cleanups = 0usize;
@@ -682,6 +687,15 @@ mod tests {
             .insert_cleanup(Instant::from_nanos(7), Cleanup::Shutdown);
         let err = k.check_invariants().expect_err("stray cleanup").0;
         assert!(err.contains("1 cleanup timers, expected 0"), "{err}");
+    }
+
+    #[test]
+    fn a_miscounted_timer_index_is_found() {
+        let mut k = running();
+        // Counted as disarmed while the record still arms it.
+        k.timers.disarm(ClassId(0), crate::deadline::TaskTimer::Run);
+        let err = k.check_invariants().expect_err("miscount").0;
+        assert!(err.contains("count 0 live deadlines"), "{err}");
     }
 
     #[test]

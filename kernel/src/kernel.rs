@@ -613,6 +613,7 @@ impl Kernel {
         }
         if let Some(d) = heartbeat {
             self.arm(task, TaskTimer::Heartbeat, now + d);
+            self.tidy_timers();
         }
         Ok(())
     }
@@ -836,6 +837,7 @@ impl Kernel {
     pub(crate) fn settle(&mut self) {
         self.propagate();
         self.dispatch();
+        self.tidy_timers();
     }
 
     /// Propagates cancellations (children) and closes disconnects and shutdowns whose tasks

@@ -9,7 +9,7 @@
 //! [`check_invariants`](Kernel::check_invariants). The form therefore depends on neither slot
 //! numbers nor memory layout: two kernels in the same state serialize the same.
 
-use crate::deadline::{Cleanup, Timers};
+use crate::deadline::{Cleanup, TaskDeadline, TaskTimer, Timers};
 use crate::id::{SessionId, TaskId};
 use crate::kernel::{Kernel, Lifecycle};
 use serde::{Deserialize, Serialize};
@@ -32,10 +32,21 @@ impl<'de> Deserialize<'de> for Kernel {
 }
 
 impl Kernel {
-    /// Rebuilds every index that a snapshot does not carry from the records: the timers, the
-    /// session task lists, the lanes and the ready sets.
+    /// Rebuilds every index that a snapshot does not carry (the timers) from the records.
     pub(crate) fn rebuild_indexes(&mut self) {
-        let mut timers = Timers::rebuild(self.classes.len(), &mut self.tasks);
+        let mut timers = Timers::new(self.classes.len());
+        for t in self.tasks.values() {
+            for kind in TaskTimer::ALL {
+                if let Some(at) = t.timers.get(kind) {
+                    timers.arm(TaskDeadline {
+                        at,
+                        task: t.id,
+                        kind,
+                        class: t.class,
+                    });
+                }
+            }
+        }
         for s in self.sessions.values() {
             if let Some(at) = s.closing {
                 timers.insert_cleanup(at, Cleanup::Session(s.id));

@@ -256,7 +256,7 @@ pub(crate) type TaskTimers = crate::deadline::Armed;
 /// some tasks ever have (progress, cancellation, an error, children) in a cold part allocated on
 /// first use.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(into = "TaskRecord", try_from = "TaskRecord")]
+#[serde(into = "TaskRecord", from = "TaskRecord")]
 pub(crate) struct Task {
     pub(crate) id: TaskId,
     pub(crate) class: ClassId,
@@ -398,37 +398,15 @@ impl From<Task> for TaskRecord {
     }
 }
 
-impl TryFrom<TaskRecord> for Task {
-    type Error = String;
-
-    /// Refuses a record that arms two deadline kinds no task ever has armed together (they
-    /// share a slot: queue, run, grace, backoff and retention are one per state).
-    fn try_from(r: TaskRecord) -> Result<Self, String> {
-        let phases = r
-            .timers
-            .iter()
-            .zip(crate::deadline::TaskTimer::ALL)
-            .filter(|(at, kind)| {
-                at.is_some()
-                    && !matches!(
-                        kind,
-                        crate::deadline::TaskTimer::Heartbeat | crate::deadline::TaskTimer::Total
-                    )
-            })
-            .count();
-        if phases > 1 {
-            return Err(format!(
-                "{} arms {phases} of the queue, run, grace, backoff and retention deadlines",
-                r.id
-            ));
-        }
+impl From<TaskRecord> for Task {
+    fn from(r: TaskRecord) -> Self {
         let cold = Cold {
             progress: r.progress,
             cancel: r.cancel,
             error: r.error,
             children: r.children,
         };
-        Ok(Task {
+        Task {
             id: r.id,
             class: r.class,
             target: r.target,
@@ -450,7 +428,7 @@ impl TryFrom<TaskRecord> for Task {
             // A record whose cold part is all defaults is stored without one, as the kernel
             // would have it: equality does not depend on whether it was ever touched.
             cold: (cold != Cold::default()).then(|| Box::new(cold)),
-        })
+        }
     }
 }
 
