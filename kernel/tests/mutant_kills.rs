@@ -460,7 +460,8 @@ fn a_snapshot_with_the_old_index_fields_still_loads() {
     drain(&mut k);
     let mut v = snapshot(&k);
     v["timers"] = serde_json::json!({ "set": [[5_000_000_000u64, { "Task": [1, "Run"] }]] });
-    v["sessions"][0]["lanes"] = serde_json::json!({ "0": { "entries": [[{ "urgency": 250, "seq": 1 }, 2]] } });
+    v["sessions"][0]["lanes"] =
+        serde_json::json!({ "0": { "entries": [[{ "urgency": 250, "seq": 1 }, 2]] } });
     v["sessions"][0]["tasks"] = serde_json::json!([1, 2]);
     v["groups"][0]["lanes"] = serde_json::json!({});
     v["classes"][0]["ready"] = serde_json::json!([]);
