@@ -91,6 +91,7 @@ mod ready;
 mod registry;
 mod rng;
 mod session;
+mod sessions;
 mod snapshot;
 mod task;
 mod time;
