@@ -178,8 +178,9 @@ impl ClassConfig {
 
 /// Every bound the kernel enforces. Exceeding one is a typed rejection; nothing grows silently.
 ///
-/// Memory: a queued task costs one registry record (about 300 bytes plus its progress message)
-/// and two ordered-set entries; a session about 200 bytes plus its per-class lanes.
+/// Memory: a queued task costs about 300 bytes (its 240-byte record in the registry, its queue
+/// deadline's entry, and slack), plus its progress message and error text once it has them; a
+/// session about 300 bytes plus its name.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {
     /// Connected (and closing) sessions at once.

@@ -284,7 +284,8 @@ impl Kernel {
     }
 
     /// Submits a task and returns its id. The task is registered Queued and, if it is the best
-    /// ready task, started at once (look for [`Action::Start`]). O(log n).
+    /// ready task, started at once (look for [`Action::Start`]). O(1) amortized (O(log n) when
+    /// its deadline falls out of order or its lane's head competes in a ready index past 32).
     ///
     /// Refusals (`Error::Refused`, nothing registered): `QueueFull` (target's queue at
     /// `queue_len_max`, or the background queue at its bound), `Capacity` (registry at
@@ -388,7 +389,7 @@ impl Kernel {
     }
 
     /// Records progress of a running (or cancelling) task; it is also the task's heartbeat.
-    /// O(log n).
+    /// O(1).
     pub fn progress(
         &mut self,
         now: Instant,
@@ -436,7 +437,7 @@ impl Kernel {
 
     /// [`progress`](Kernel::progress) for one attempt: refused with `StaleReport` unless
     /// `attempt` is the attempt now running, so a late report of attempt k never counts as the
-    /// heartbeat of attempt k + 1. O(log n).
+    /// heartbeat of attempt k + 1. O(1).
     pub fn progress_attempt(
         &mut self,
         now: Instant,
@@ -474,7 +475,9 @@ impl Kernel {
     /// kernel is not shutting down), else ends Failed. A cancelling task ends TimedOut (reasons timeout and
     /// stalled), Cancelled (other reasons) or Abandoned (after an abort), whatever it reports.
     /// Errors: `UnknownTask`, `NotRunning` (queued or already ended: double finish),
-    /// `NotAborted` (`Dropped` without an abort). O(log n).
+    /// `NotAborted` (`Dropped` without an abort). O(1) amortized to free the session and start
+    /// the next task (O(log n) when a ready index past 32 entries or an out-of-order deadline is
+    /// involved).
     pub fn finished(&mut self, now: Instant, task: TaskId, exit: Exit) -> Result<(), Error> {
         self.advance(now)?;
         if !self.tasks.contains_key(&task) && self.fences.abandoned(task).is_some() {
@@ -534,7 +537,8 @@ impl Kernel {
     /// [`finished`](Kernel::finished) for one attempt: the report is refused with
     /// `StaleReport` unless `attempt` is the attempt now running (as given in its
     /// [`Action::Start`]). Drivers that can deliver a late or duplicated report should use this
-    /// form, so a stale report of attempt k can never free the session of attempt k + 1. O(log n).
+    /// form, so a stale report of attempt k can never free the session of attempt k + 1. O(1)
+    /// amortized, like `finished`.
     pub fn finished_attempt(
         &mut self,
         now: Instant,
@@ -638,7 +642,7 @@ impl Kernel {
     }
 
     /// The earliest pending deadline: call [`handle_timeout`](Kernel::handle_timeout) then.
-    /// O(log n).
+    /// O(deadline queues in use).
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.first()
     }
