@@ -236,6 +236,8 @@ pub fn arbitrary_input(
                 Input::Shutdown {
                     grace: millis(u, 80)?,
                 }
+            } else if u.ratio(1, 12)? {
+                Input::Restart
             } else {
                 Input::Timeout
             }

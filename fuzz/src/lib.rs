@@ -67,6 +67,12 @@ pub fn kernel_inputs(data: &[u8]) {
         }
         let before_json = serialize(&caught_up);
         let before = oracle.before(&kernel, at, &input);
+        if input == Input::Restart && at >= kernel.kernel().now() {
+            // A restart says the process that ran every body died: they all stopped with it.
+            for (task, session) in std::mem::take(&mut running) {
+                oracle.run_end(task, session);
+            }
+        }
         let result = kernel.apply(at, input.clone());
         if let Err(e) = &result {
             let after = serialize(kernel.kernel());

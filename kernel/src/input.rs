@@ -82,6 +82,8 @@ pub enum Input {
     },
     /// [`Kernel::handle_timeout`].
     Timeout,
+    /// [`Kernel::restart`].
+    Restart,
 }
 
 /// What a successful [`Kernel::apply`] produced.
@@ -141,6 +143,7 @@ impl Kernel {
                 .map(|()| Applied::Done),
             Input::Shutdown { grace } => self.shutdown(now, grace).map(|()| Applied::Done),
             Input::Timeout => self.handle_timeout(now).map(|()| Applied::Done),
+            Input::Restart => self.restart(now).map(|()| Applied::Done),
         }
     }
 }

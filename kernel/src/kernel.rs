@@ -497,6 +497,13 @@ impl Kernel {
             return Err(Error::NotAborted(task));
         }
         self.now = now;
+        self.stopped(task, exit);
+        Ok(())
+    }
+
+    /// An active task's future stopped with `exit` (checked by the caller): ends the attempt
+    /// (retry, or the outcome its state and exit say) and settles.
+    pub(crate) fn stopped(&mut self, task: TaskId, exit: Exit) {
         let error = match &exit {
             Exit::Failed { error, .. } => Some(truncate(error, self.config.limits.error_len_max)),
             _ => None,
@@ -508,7 +515,7 @@ impl Kernel {
         }
         let t = match self.tasks.get(&task) {
             Some(t) => t,
-            None => return Ok(()),
+            None => return,
         };
         let outcome = match (t.state, t.cancel(), exit) {
             (TaskState::Cancelling, Some(c), _) if c.abort_requested_at.is_some() => {
@@ -523,7 +530,7 @@ impl Kernel {
                 if retryable && self.may_retry(task) {
                     self.retry(task);
                     self.settle();
-                    return Ok(());
+                    return;
                 }
                 Outcome::Failed
             }
@@ -531,7 +538,6 @@ impl Kernel {
         };
         self.end_task(task, outcome);
         self.settle();
-        Ok(())
     }
 
     /// [`finished`](Kernel::finished) for one attempt: the report is refused with

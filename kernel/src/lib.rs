@@ -89,6 +89,7 @@ mod query;
 mod queue;
 mod ready;
 mod registry;
+mod restart;
 mod rng;
 mod session;
 mod sessions;
@@ -108,6 +109,7 @@ pub use kernel::{Kernel, Submit};
 pub use log::{LOG_FORMAT, LOG_VERSION, LogEntry, LogError, LogHeader};
 pub use metrics::{ClassMetrics, ClassTotals, Histogram, Metrics};
 pub use query::{Blocker, Explanation, ListFilter, Page, TaskView};
+pub use restart::INTERRUPTED;
 pub use task::{
     CancelInfo, CancelReason, Exit, Outcome, Progress, RejectReason, Target, TaskState,
 };

@@ -100,6 +100,12 @@ pub enum Blocker {
         /// The session.
         session: SessionId,
     },
+    /// Its session was detached by a [`restart`](crate::Kernel::restart): it waits for the
+    /// session's name to connect again.
+    Detached {
+        /// The session.
+        session: SessionId,
+    },
     /// No member of its group is free.
     NoFreeMember {
         /// The group.
@@ -171,6 +177,9 @@ impl fmt::Display for Blocker {
         match self {
             Blocker::SessionHeld { session, by } => write!(f, "{session} held by {by}"),
             Blocker::SessionClosing { session } => write!(f, "{session} is closing"),
+            Blocker::Detached { session } => {
+                write!(f, "{session} waits for its name to connect again (restart)")
+            }
             Blocker::Fenced { session, by } => {
                 write!(
                     f,
@@ -467,6 +476,9 @@ impl Kernel {
                         && let Some(by) = self.fences.first(&sess.name)
                     {
                         out.push(Blocker::Fenced { session: s, by });
+                    }
+                    if sess.detached {
+                        out.push(Blocker::Detached { session: s });
                     }
                 }
                 None => {}

@@ -413,6 +413,7 @@ mod tests {
             groups: Default::default(),
             closing: None,
             fenced: false,
+            detached: false,
         }
     }
 

@@ -32,12 +32,16 @@ pub(crate) struct Session {
     /// An earlier generation of its name may still be running exclusive work (see `fence`).
     #[serde(default)]
     pub(crate) fenced: bool,
+    /// Set by [`Kernel::restart`](crate::Kernel::restart): the process that held its connection
+    /// is gone; it starts nothing until its name connects again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) detached: bool,
 }
 
 impl Session {
     /// Whether its exclusive lanes may start a task.
     pub(crate) fn is_free(&self) -> bool {
-        self.holder.is_none() && self.closing.is_none() && !self.fenced
+        self.holder.is_none() && self.closing.is_none() && !self.fenced && !self.detached
     }
 
     pub(crate) fn label(&self) -> String {

@@ -24,7 +24,8 @@ impl Kernel {
     }
 
     /// Connects a session by name and returns its id (a new generation if the name was seen
-    /// before). O(log sessions).
+    /// before; the same one if the name's session was detached by a
+    /// [`restart`](Kernel::restart), which re-attaches it). O(log sessions).
     ///
     /// Errors: `BadName`, `AlreadyConnected`, `TooManySessions`, `ShuttingDown`,
     /// `TimeWentBackwards`.
@@ -32,8 +33,20 @@ impl Kernel {
         self.advance(now)?;
         self.check_open()?;
         self.check_name(name)?;
-        if self.session_names.contains_key(name) {
-            return Err(Error::AlreadyConnected(name.to_owned()));
+        if let Some(&sid) = self.session_names.get(name) {
+            let free = match self.sessions.get_mut(&sid) {
+                Some(s) if s.detached => {
+                    s.detached = false;
+                    s.is_free()
+                }
+                _ => return Err(Error::AlreadyConnected(name.to_owned())),
+            };
+            self.now = now;
+            if free {
+                self.session_free(sid);
+            }
+            self.settle();
+            return Ok(sid);
         }
         if self.sessions.len() >= self.config.limits.sessions_max as usize
             || self.next_session == u64::MAX
@@ -55,6 +68,7 @@ impl Kernel {
             groups: BTreeSet::new(),
             closing: None,
             fenced: self.config.fence_reconnect && self.fences.is_fenced(name),
+            detached: false,
         });
         self.session_names.insert(name.to_owned(), id);
         Ok(id)

@@ -64,6 +64,7 @@ enum Op {
     Shutdown(u64),
     Timeout,
     Backwards,
+    Restart,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -81,6 +82,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0u64..50).prop_map(Op::Shutdown),
         4 => Just(Op::Timeout),
         1 => Just(Op::Backwards),
+        1 => Just(Op::Restart),
     ]
 }
 
@@ -215,6 +217,7 @@ fn input(k: &Kernel, op: &Op, now: &mut Instant) -> (Instant, Input) {
         ),
         Op::Shutdown(_) => (*now, Input::Timeout),
         Op::Timeout => (*now, Input::Timeout),
+        Op::Restart => (*now, Input::Restart),
         Op::Backwards => (
             Instant::from_nanos(now.as_nanos().saturating_sub(1)),
             Input::Timeout,

@@ -164,6 +164,12 @@ pub struct Sim {
     pub(crate) action_at: Vec<u64>,
     /// Property 11: a lazy kernel beside the kernel under test.
     pub(crate) timing: Option<TimingCheck>,
+    /// What a durable store would hold, when this run crashes (and its kernel is the real one).
+    pub(crate) journal: Option<crate::crash::Journal>,
+    /// Executions below this index died in a crash: their events never happen.
+    pub(crate) dead_execs: usize,
+    /// The planted `lossy_journal` bug: recovery loses the last journaled input.
+    pub(crate) lossy_journal: bool,
 }
 
 impl std::fmt::Debug for Sim {
@@ -228,6 +234,9 @@ impl Sim {
         trace.config(&plan.config);
         let sessions = plan.session_names.len();
         let groups = plan.groups.len();
+        let journal = (plan.faults.crash_gap_ns > 0
+            && options.mutant.is_none_or(|m| m == MutantKind::LossyJournal))
+        .then(|| crate::crash::Journal::new(kernel.kernel()));
         let mut sim = Sim {
             now: 0,
             recording: options.record.then(|| Recording {
@@ -267,6 +276,9 @@ impl Sim {
             timer: None,
             action_at: Vec::new(),
             timing,
+            journal,
+            dead_execs: 0,
+            lossy_journal: options.mutant == Some(MutantKind::LossyJournal),
         };
         sim.schedule_start();
         Ok(sim)
@@ -318,6 +330,7 @@ impl Sim {
             (f.unknown_report_gap_ns, Event::UnknownReport),
             (f.bad_input_gap_ns, Event::BadInput),
             (f.clock_jump_gap_ns, Event::ClockJump),
+            (f.crash_gap_ns, Event::Crash),
         ] {
             if gap > 0 {
                 let at = self.rng.below(2 * gap + 1);
@@ -555,6 +568,9 @@ impl Sim {
         } else {
             0
         };
+        if let Some(j) = self.journal.as_mut() {
+            j.push(now, input.clone());
+        }
         let result = self.kernel.apply(t, input);
         let catch_up = catch_up.min(self.kernel.kernel().caught_up_actions());
         self.inputs += 1;
@@ -630,6 +646,9 @@ impl Sim {
             }
             (Summary::Progress(task), Ok(_)) => {
                 self.trace.begin(now, "progress").num("task", task.0).end();
+            }
+            (Summary::Restart, Ok(_)) => {
+                self.trace.begin(now, "restart").end();
             }
             (
                 Summary::Submit {
@@ -997,6 +1016,17 @@ impl Sim {
     /// Handles one world event at its (possibly late) instant `at`.
     fn handle(&mut self, at: u64, event: Event) {
         let active = self.phase == Phase::Active;
+        if let Event::Begin(e)
+        | Event::Tick(e)
+        | Event::Spawn(e)
+        | Event::Signal(e)
+        | Event::End(e)
+        | Event::Report(e, _)
+        | Event::DuplicateReport(e, _) = &event
+            && (*e as usize) < self.dead_execs
+        {
+            return; // its process died in a crash
+        }
         match event {
             Event::Connect(i) => self.connect(i, false),
             Event::Job(j) => self.submit_job(j),
@@ -1049,6 +1079,14 @@ impl Sim {
                     let gap = self.plan.faults.disconnect_gap_ns;
                     let next = self.now + self.rng.below(2 * gap + 1);
                     self.events.push(next, Event::RandomDisconnect);
+                }
+            }
+            Event::Crash => {
+                if active {
+                    self.crash();
+                    let gap = self.plan.faults.crash_gap_ns;
+                    let next = self.now + self.rng.below(2 * gap + 1);
+                    self.events.push(next, Event::Crash);
                 }
             }
             Event::Storm(round) => {
@@ -1307,6 +1345,7 @@ enum Summary {
     Connect(String),
     Disconnect,
     Shutdown(u64),
+    Restart,
     Progress(TaskId),
     Submit {
         class: ClassId,
@@ -1323,6 +1362,7 @@ impl Summary {
             Input::Connect { name } => Summary::Connect(name.clone()),
             Input::Disconnect { .. } => Summary::Disconnect,
             Input::Shutdown { grace } => Summary::Shutdown(grace.as_nanos()),
+            Input::Restart => Summary::Restart,
             Input::Progress { task, .. } => Summary::Progress(*task),
             Input::Submit(s) => Summary::Submit {
                 class: s.class,

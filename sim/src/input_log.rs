@@ -233,6 +233,7 @@ impl InputLog {
                 (Input::JoinGroup { group, .. }, Some(Applied::Group(g))) => {
                     groups.insert(g.0, group.clone());
                 }
+                (Input::Restart, Some(_)) => events.push(TraceEvent::Restart { t }),
                 (Input::Shutdown { grace }, Some(_)) => events.push(TraceEvent::Shutdown {
                     t,
                     grace_ns: grace.as_nanos(),

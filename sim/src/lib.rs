@@ -28,6 +28,7 @@
 //! oracle bites).
 
 pub mod campaign;
+mod crash;
 mod fault;
 pub mod harness;
 pub mod input_log;

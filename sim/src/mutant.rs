@@ -19,6 +19,8 @@
 //! | `cursor_skip` | `list` skips the first task of every page after the first | accounting |
 //! | `silent_abandon` | cleanup abandons a running task without the `Abort` that drops its future | cleanup |
 //! | `early_unfence` | a reconnect fence lifts as soon as cleanup abandons its task | name exclusivity |
+//! | `forgetful_restart` | `restart` does nothing: interrupted attempts stay running, sessions stay attached | accounting |
+//! | `lossy_journal` (driver) | recovery loses the last journaled input before a crash | determinism |
 
 use crate::under_test::{KernelUnderTest, notice_task};
 use baton_kernel::{
@@ -66,11 +68,17 @@ pub enum MutantKind {
     SilentAbandon,
     /// A reconnect fence lifts when cleanup abandons its task, not when the task is reported.
     EarlyUnfence,
+    /// `restart` is taken for `handle_timeout`: the attempts its process ran stay "running"
+    /// for ever, and sessions stay attached.
+    ForgetfulRestart,
+    /// A driver (store) bug, not a kernel one: recovery after a crash loses the last journaled
+    /// input.
+    LossyJournal,
 }
 
 impl MutantKind {
     /// Every planted bug.
-    pub const ALL: [MutantKind; 16] = [
+    pub const ALL: [MutantKind; 18] = [
         MutantKind::SecondBest,
         MutantKind::EarlyFree,
         MutantKind::LateDeadline,
@@ -87,6 +95,8 @@ impl MutantKind {
         MutantKind::CursorSkip,
         MutantKind::SilentAbandon,
         MutantKind::EarlyUnfence,
+        MutantKind::ForgetfulRestart,
+        MutantKind::LossyJournal,
     ];
 
     /// The name used on the command line.
@@ -108,6 +118,8 @@ impl MutantKind {
             MutantKind::CursorSkip => "cursor_skip",
             MutantKind::SilentAbandon => "silent_abandon",
             MutantKind::EarlyUnfence => "early_unfence",
+            MutantKind::ForgetfulRestart => "forgetful_restart",
+            MutantKind::LossyJournal => "lossy_journal",
         }
     }
 
@@ -118,7 +130,7 @@ impl MutantKind {
 
     /// Whether the bug is in the driver (the harness) rather than the kernel.
     pub const fn is_driver_bug(self) -> bool {
-        matches!(self, MutantKind::DropReport)
+        matches!(self, MutantKind::DropReport | MutantKind::LossyJournal)
     }
 }
 
@@ -261,6 +273,7 @@ impl Mutant {
                     ..s
                 })
             }
+            Input::Restart if self.kind == MutantKind::ForgetfulRestart => Input::Timeout,
             other => other,
         }
     }

@@ -31,6 +31,8 @@ pub enum NotReady {
     Fenced,
     /// Its session is closing or gone.
     SessionGone,
+    /// Its session waits for its name to connect again after a restart.
+    Detached,
     /// No member of its group is free.
     NoFreeMember,
 }
@@ -67,6 +69,7 @@ pub(crate) fn readiness(
             Some(sess) if sess.closing.is_none() => match sess.holder {
                 Some(h) => Err(NotReady::SessionHeld(h)),
                 None if sess.fenced => Err(NotReady::Fenced),
+                None if sess.detached => Err(NotReady::Detached),
                 None => Ok(Some(s)),
             },
             _ => Err(NotReady::SessionGone),

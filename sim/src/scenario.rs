@@ -346,6 +346,17 @@ pub struct FaultSpec {
     /// Size of the jumps.
     #[serde(default = "default_jump")]
     pub clock_jump_ms: Range,
+    /// Crashes of the driving process per minute: everything it ran stops, the kernel is
+    /// recovered from its journal and restarted, and every session name connects again.
+    #[serde(default)]
+    pub crash_per_min: f64,
+    /// How long the process stays down.
+    #[serde(default = "default_downtime")]
+    pub crash_downtime_ms: Range,
+}
+
+fn default_downtime() -> Range {
+    Range::new(100, 10_000)
 }
 
 fn default_reconnect() -> Range {
@@ -378,6 +389,8 @@ impl Default for FaultSpec {
             unknown_report_per_s: 0.0,
             bad_input_per_s: 0.0,
             clock_jump_per_min: 0.0,
+            crash_per_min: 0.0,
+            crash_downtime_ms: default_downtime(),
             clock_jump_ms: default_jump(),
         }
     }
@@ -564,6 +577,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("bad-reports", include_str!("../scenarios/bad-reports.toml")),
     ("clock-jumps", include_str!("../scenarios/clock-jumps.toml")),
     ("retry-storm", include_str!("../scenarios/retry-storm.toml")),
+    (
+        "crash-recovery",
+        include_str!("../scenarios/crash-recovery.toml"),
+    ),
     (
         "heartbeat-stalls",
         include_str!("../scenarios/heartbeat-stalls.toml"),
@@ -845,6 +862,7 @@ impl Scenario {
             ("faults.unknown_report_per_s", fl.unknown_report_per_s),
             ("faults.bad_input_per_s", fl.bad_input_per_s),
             ("faults.clock_jump_per_min", fl.clock_jump_per_min),
+            ("faults.crash_per_min", fl.crash_per_min),
         ] {
             if !(rate.is_finite() && rate >= 0.0) {
                 return e(name, "must be a non-negative number");
@@ -854,6 +872,7 @@ impl Scenario {
             ("faults.reconnect_after_ms", Some(fl.reconnect_after_ms)),
             ("faults.late_report_ms", Some(fl.late_report_ms)),
             ("faults.clock_jump_ms", Some(fl.clock_jump_ms)),
+            ("faults.crash_downtime_ms", Some(fl.crash_downtime_ms)),
             ("faults.shutdown_at_ms", fl.shutdown_at_ms),
             ("faults.storm.at_ms", fl.storm.as_ref().map(|s| s.at_ms)),
             (
@@ -989,6 +1008,7 @@ impl Scenario {
             ("faults.reconnect_after_ms", Some(fl.reconnect_after_ms)),
             ("faults.late_report_ms", Some(fl.late_report_ms)),
             ("faults.clock_jump_ms", Some(fl.clock_jump_ms)),
+            ("faults.crash_downtime_ms", Some(fl.crash_downtime_ms)),
             ("faults.shutdown_at_ms", fl.shutdown_at_ms),
             ("faults.storm.at_ms", fl.storm.as_ref().map(|s| s.at_ms)),
             (
@@ -1302,6 +1322,10 @@ pub struct FaultPlan {
     pub clock_jump_gap_ns: u64,
     /// Jump size.
     pub clock_jump: NsRange,
+    /// Mean gap between crashes of the driving process (0: none).
+    pub crash_gap_ns: u64,
+    /// How long the process stays down.
+    pub crash_downtime: NsRange,
 }
 
 /// Driver latencies, concrete.
@@ -1504,8 +1528,13 @@ impl Plan {
             reconnect_after: f.reconnect_after_ms.ms_to_ns(),
             late_report_delay: f.late_report_ms.ms_to_ns(),
             clock_jump: f.clock_jump_ms.ms_to_ns(),
+            crash_downtime: f.crash_downtime_ms.ms_to_ns(),
             ..FaultPlan::default()
         };
+        if f.crash_per_min > 0.0 {
+            let k = fault_scale("crashes", rng);
+            faults.crash_gap_ns = gap_ns(f.crash_per_min * k, 60e9);
+        }
         if f.disconnect_per_min > 0.0 {
             let k = fault_scale("disconnects", rng);
             faults.disconnect_gap_ns = gap_ns(f.disconnect_per_min * k, 60e9);

@@ -66,11 +66,13 @@ pub enum Sometimes {
     InputBeforeDueTimeout,
     /// The late driver delayed a `Start` delivery or a finish report.
     LateDelivery,
+    /// The process crashed while a task was physically running (recovered, then restarted).
+    CrashMidRun,
 }
 
 impl Sometimes {
     /// Every counter.
-    pub const ALL: [Sometimes; 29] = [
+    pub const ALL: [Sometimes; 30] = [
         Sometimes::Contention,
         Sometimes::ClassLimit,
         Sometimes::QueueTimeout,
@@ -100,6 +102,7 @@ impl Sometimes {
         Sometimes::LateTimer,
         Sometimes::InputBeforeDueTimeout,
         Sometimes::LateDelivery,
+        Sometimes::CrashMidRun,
     ];
 
     /// The snake_case name used in scenario files.
@@ -134,6 +137,7 @@ impl Sometimes {
             Sometimes::LateTimer => "late_timer",
             Sometimes::InputBeforeDueTimeout => "input_before_due_timeout",
             Sometimes::LateDelivery => "late_delivery",
+            Sometimes::CrashMidRun => "crash_mid_run",
         }
     }
 

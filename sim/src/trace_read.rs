@@ -252,6 +252,11 @@ pub enum TraceEvent {
         /// How it ended.
         outcome: TraceOutcome,
     },
+    /// `restart {}`: a new process took the recovered state over ([`Input::Restart`](baton_kernel::Input::Restart)).
+    Restart {
+        /// Instant.
+        t: u64,
+    },
     /// `retry {task, at}`.
     Retry {
         /// Instant.
@@ -293,11 +298,12 @@ pub enum TraceEvent {
 }
 
 /// Every event kind, as written in `ev` (`config` first; the others carry a time `t`).
-pub const EVENT_KINDS: [&str; 16] = [
+pub const EVENT_KINDS: [&str; 17] = [
     "config",
     "connect",
     "disconnect",
     "shutdown",
+    "restart",
     "progress",
     "submit",
     "start",
@@ -613,6 +619,7 @@ fn read_event(ev: &str, t: u64, f: &mut Fields<'_>) -> Result<TraceEvent, String
             t,
             grace_ns: f.u64("grace_ns")?,
         },
+        "restart" => TraceEvent::Restart { t },
         "progress" => TraceEvent::Progress {
             t,
             task: f.task("task")?,
@@ -825,6 +832,7 @@ impl TraceEvent {
             TraceEvent::Connect { .. } => "connect",
             TraceEvent::Disconnect { .. } => "disconnect",
             TraceEvent::Shutdown { .. } => "shutdown",
+            TraceEvent::Restart { .. } => "restart",
             TraceEvent::Progress { .. } => "progress",
             TraceEvent::Submit { .. } => "submit",
             TraceEvent::Start { .. } => "start",
@@ -847,6 +855,7 @@ impl TraceEvent {
             TraceEvent::Connect { t, .. }
             | TraceEvent::Disconnect { t, .. }
             | TraceEvent::Shutdown { t, .. }
+            | TraceEvent::Restart { t }
             | TraceEvent::Progress { t, .. }
             | TraceEvent::Submit { t, .. }
             | TraceEvent::Start { t, .. }
@@ -874,6 +883,7 @@ impl TraceEvent {
             TraceEvent::Shutdown { t, grace_ns } => {
                 trace.begin(*t, "shutdown").num("grace_ns", *grace_ns).end()
             }
+            TraceEvent::Restart { t } => trace.begin(*t, "restart").end(),
             TraceEvent::Progress { t, task }
             | TraceEvent::RunBegin { t, task }
             | TraceEvent::RunEnd { t, task }
@@ -1005,6 +1015,7 @@ mod tests {
             ("group-late-binding", 5),
             ("heartbeat-stalls", 6),
             ("burst-queue-bounds", 7),
+            ("crash-recovery", 3),
         ] {
             let text = trace_of(scenario, seed);
             let events = read(&text).unwrap_or_else(|e| panic!("{scenario}: {e}"));

@@ -39,6 +39,11 @@ pub trait KernelUnderTest: Send {
     fn check_invariants(&self) -> Result<(), InvariantViolation> {
         self.kernel().check_invariants()
     }
+    /// Carries on with `kernel`, a copy of this kernel's state rebuilt by recovery (a mutant
+    /// keeps its own, which the simulator does not journal).
+    fn replace_kernel(&mut self, kernel: Kernel) {
+        let _ = kernel;
+    }
     /// [`Kernel::list`], as the driver sees it (a mutant may bend it).
     fn list(&self, filter: &ListFilter, after: Option<TaskId>, limit: usize) -> Page {
         self.kernel().list(filter, after, limit)
@@ -89,6 +94,10 @@ impl KernelUnderTest for RealKernel {
 
     fn box_clone(&self) -> Box<dyn KernelUnderTest> {
         Box::new(self.clone())
+    }
+
+    fn replace_kernel(&mut self, kernel: Kernel) {
+        self.kernel = kernel;
     }
 }
 

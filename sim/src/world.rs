@@ -189,6 +189,8 @@ pub enum Event {
     DuplicateReport(ExecId, Exit),
     /// A random session disconnects.
     RandomDisconnect,
+    /// The driving process crashes and a new one recovers the kernel.
+    Crash,
     /// One round of a reconnect storm.
     Storm(u32),
     /// Shutdown mid-flight.

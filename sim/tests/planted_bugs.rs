@@ -181,3 +181,21 @@ fn a_fence_that_lifts_early_breaks_name_exclusivity() {
         Property::NameExclusivity,
     );
 }
+
+#[test]
+fn a_restart_that_forgets_the_crash_breaks_accounting() {
+    assert_caught_by(
+        "crash-recovery",
+        MutantKind::ForgetfulRestart,
+        Property::Accounting,
+    );
+}
+
+#[test]
+fn a_journal_that_loses_an_input_breaks_determinism() {
+    assert_caught_by(
+        "crash-recovery",
+        MutantKind::LossyJournal,
+        Property::Determinism,
+    );
+}

@@ -318,8 +318,9 @@ impl Oracle {
             (Input::Submit(_), Applied::Task(id)) if self.model.issued_tasks.contains(id.0) => {
                 Some(format!("submit returned {id}, which was handed out before"))
             }
-            (Input::Connect { .. }, Applied::Session(id))
-                if self.model.issued_sessions.contains(id.0) =>
+            (Input::Connect { name }, Applied::Session(id))
+                if self.model.issued_sessions.contains(id.0)
+                    && self.model.reattaches(name) != Some(*id) =>
             {
                 Some(format!(
                     "connect returned {id}, which was handed out before"

@@ -169,6 +169,8 @@ pub(crate) struct MSession {
     pub(crate) closing: Option<u64>,
     /// An earlier generation of its name may still run exclusive work.
     pub(crate) fenced: bool,
+    /// A restart took its connection away; its name's next connect re-attaches it.
+    pub(crate) detached: bool,
     pub(crate) groups: BTreeSet<GroupId>,
     /// Tasks counted against it.
     pub(crate) tasks: BTreeSet<TaskId>,
@@ -178,7 +180,7 @@ pub(crate) struct MSession {
 impl MSession {
     /// Free for exclusive work.
     pub(crate) fn is_free(&self) -> bool {
-        self.holder.is_none() && self.closing.is_none() && !self.fenced
+        self.holder.is_none() && self.closing.is_none() && !self.fenced && !self.detached
     }
 
     pub(crate) fn active(&self) -> u64 {
@@ -470,8 +472,11 @@ impl Model {
                 if bad_name(name) {
                     return Err(Error::BadName(name.clone()));
                 }
-                if self.names.contains_key(name) {
-                    return Err(Error::AlreadyConnected(name.clone()));
+                if let Some(s) = self.names.get(name) {
+                    return match self.sessions.get(s) {
+                        Some(x) if x.detached => Ok(()),
+                        _ => Err(Error::AlreadyConnected(name.clone())),
+                    };
                 }
                 if self.sessions.len() >= limits.sessions_max as usize {
                     return Err(Error::TooManySessions(limits.sessions_max));
@@ -607,7 +612,7 @@ impl Model {
                 }
                 Ok(())
             }
-            Input::Timeout => Ok(()),
+            Input::Timeout | Input::Restart => Ok(()),
         }
     }
 
@@ -683,6 +688,16 @@ impl Model {
         let now = self.now;
         match input {
             Input::Connect { name } => {
+                if let Some(sid) = self.reattaches(name) {
+                    if let Some(s) = self.sessions.get_mut(&sid) {
+                        s.detached = false;
+                        if s.is_free() {
+                            s.idle_since = now;
+                        }
+                    }
+                    self.settle();
+                    return self.take();
+                }
                 let id = SessionId(issued.unwrap_or(0));
                 self.issued_sessions.insert(id.0);
                 let fenced = self.fence_on() && self.fenced_names.contains_key(name);
@@ -694,6 +709,7 @@ impl Model {
                         holder: None,
                         closing: None,
                         fenced,
+                        detached: false,
                         groups: BTreeSet::new(),
                         tasks: BTreeSet::new(),
                         counts: [0; 10],
@@ -764,8 +780,52 @@ impl Model {
                 self.settle();
             }
             Input::Timeout => {}
+            Input::Restart => self.restart(),
         }
         self.take()
+    }
+
+    /// The detached session a connect of `name` re-attaches, if any.
+    pub(crate) fn reattaches(&self, name: &str) -> Option<SessionId> {
+        let sid = *self.names.get(name)?;
+        self.sessions.get(&sid)?.detached.then_some(sid)
+    }
+
+    /// A new process took the state over: sessions detach, abandoned fences lift, and every
+    /// attempt that was running ends `Failed { interrupted, retryable }`, in id order, each
+    /// settled before the next.
+    fn restart(&mut self) {
+        for s in self.sessions.values_mut() {
+            if s.closing.is_none() {
+                s.detached = true;
+            }
+        }
+        let abandoned: Vec<TaskId> = self
+            .fences
+            .iter()
+            .filter(|(_, f)| f.abandoned)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in abandoned {
+            self.lift_fence(id, true);
+        }
+        let running: Vec<TaskId> = self
+            .tasks
+            .values()
+            .filter(|t| active(t.state))
+            .map(|t| t.id)
+            .collect();
+        let exit = Exit::Failed {
+            error: baton_kernel::INTERRUPTED.to_owned(),
+            retryable: true,
+        };
+        for id in running {
+            if self.tasks.get(&id).is_some_and(|t| active(t.state)) {
+                self.finished(id, &exit);
+                self.settle();
+            }
+        }
+        self.settle();
     }
 
     fn disconnect(&mut self, id: SessionId, name: &str) {

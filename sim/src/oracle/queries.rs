@@ -312,6 +312,9 @@ fn blockers(m: &Model, t: &MTask, queued: &[&MTask]) -> Vec<Blocker> {
                     {
                         out.push(Blocker::Fenced { session: s, by });
                     }
+                    if sess.detached {
+                        out.push(Blocker::Detached { session: s });
+                    }
                 }
             }
         }
