@@ -283,7 +283,12 @@ impl Kernel {
         self.group_names.get(name).copied()
     }
 
-    /// The task holding a session, if any. O(log sessions).
+    /// A group's name by id. O(1).
+    pub fn group_name(&self, id: GroupId) -> Option<&str> {
+        self.groups.get(id.0 as usize).map(|g| g.name.as_str())
+    }
+
+        /// The task holding a session, if any. O(log sessions).
     pub fn session_holder(&self, id: SessionId) -> Option<TaskId> {
         self.sessions.get(&id).and_then(|s| s.holder)
     }

@@ -59,12 +59,11 @@ impl TaskRow {
     ///
     /// `state` is the lifecycle state's name ([`TaskState::name`](baton_kernel::TaskState::name)),
     /// so a terminal task shows how it ended (`completed`, `failed`, `timed_out`, …) and the
-    /// reason goes to `error`. A group is named `group#<id>`: the kernel exposes no lookup from
-    /// a group id to its name. A session that the kernel no longer has gives `None` (and the
+    /// reason goes to `error`. A group is named as it was joined. A session that the kernel no longer has gives `None` (and the
     /// stored row keeps the label it had).
     pub fn from_view(view: &TaskView, kernel: &Kernel) -> TaskRow {
         let group = match view.target {
-            Target::Group(g) => Some(format!("group#{}", g.0)),
+            Target::Group(g) => kernel.group_name(g).map(str::to_owned),
             Target::Session(_) | Target::None => None,
         };
         let session = view
