@@ -33,6 +33,24 @@
 //!
 //! See [`Scheduler`] for a complete example, and `examples/session_manager_{tokio,smol}.rs`.
 //!
+//! ## Layers
+//!
+//! The crate's files form floors; each file imports only from floors below it (no cycles):
+//!
+//! | floor | files | what they hold |
+//! |---|---|---|
+//! | 4 | `scheduler.rs` | [`Scheduler`]: builds the core, spawns the driver, wraps inputs and queries |
+//! | 3 | `builder.rs` | [`TaskBuilder`], [`IntoTarget`], [`ClassRef`]; submitting (also a context's children) |
+//! | 2b | `attempt.rs`, `handle.rs`, `driver.rs` | one attempt's future (implements the core's `Launch`); [`TaskHandle`]; the driver loop |
+//! | 2a | `context.rs` | [`TaskContext`]: progress, cancellation, blocking jobs |
+//! | 1 | `shared.rs` | the core: the kernel and the adapter's tables behind one lock, and `drain` |
+//! | 0 | `sync.rs`, `signal.rs`, `slot.rs`, `holds.rs`, `error.rs`, `fault.rs`, `record.rs`, `runtime/` | primitives that know nothing of the core |
+//!
+//! Two seams keep the arrows pointing down. The core starts an attempt through the `Launch`
+//! trait it declares and the attempt floor implements, so it never names an attempt or a
+//! context. And [`TaskContext::child`] / [`TaskContext::spawn_child`] return a
+//! [`TaskBuilder`], which sits above the context, so they are defined in `builder.rs`.
+//!
 //! ## Where DESIGN.md was silent
 //! - Bodies are `Fn(TaskContext) -> impl Future<Output = Result<T, E>>` with
 //!   `E: Into<TaskFailure>`: a retry calls the body again. Any `std::error::Error` becomes a
@@ -45,6 +63,7 @@
 //!   after the attempt was reported are not accounted.
 
 mod attempt;
+mod builder;
 mod context;
 mod driver;
 mod error;
@@ -53,6 +72,7 @@ pub mod fault;
 #[cfg(not(feature = "fault-injection"))]
 mod fault;
 mod handle;
+mod holds;
 mod record;
 pub mod runtime;
 mod scheduler;
@@ -61,6 +81,7 @@ mod signal;
 mod slot;
 mod sync;
 
+pub use builder::{ClassRef, IntoTarget, TaskBuilder};
 pub use context::{BlockingJob, Cancelled, TaskContext};
 pub use error::{BuildError, TaskError, TaskFailure};
 #[cfg(feature = "fault-injection")]
@@ -72,13 +93,14 @@ pub use runtime::SmolRuntime;
 #[cfg(feature = "tokio")]
 pub use runtime::TokioRuntime;
 pub use runtime::{Runtime, Timer, default_runtime};
-pub use scheduler::{ClassRef, IntoTarget, Scheduler, TaskBuilder};
+pub use scheduler::Scheduler;
 
 /// The shared-state primitives, exported only to the loom suite (`tests/loom_*.rs`).
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod loom_exports {
-    pub use crate::attempt::{Abortable, Holds};
+    pub use crate::attempt::Abortable;
+    pub use crate::holds::Holds;
     pub use crate::signal::{Notify, Signal, Wait};
     pub use crate::slot::Slot;
 }

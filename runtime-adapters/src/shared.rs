@@ -1,10 +1,14 @@
 //! The state every handle shares: the kernel and the adapter's tables behind one lock, the
 //! runtime, the clock's epoch and the driver's wake-up; and `drain`, which turns the kernel's
 //! actions into effects.
+//!
+//! The ground floor of the crate's own state (see "Layers" in the crate docs): it knows the
+//! primitives below it and nothing above. What a `Start` runs is a [`Launch`] — a trait
+//! declared here and implemented by the attempt floor — so the core starts attempts without
+//! knowing what an attempt or a task context is.
 
-use crate::attempt::{Attempt, ErasedBody, Holds};
-use crate::context::TaskContext;
 use crate::fault::Fault;
+use crate::holds::Holds;
 use crate::runtime::Runtime;
 use crate::signal::{Notify, Signal};
 use crate::slot::Resolve;
@@ -12,6 +16,7 @@ use baton_kernel::{
     Action, Applied, CancelReason, ClassId, CleanupReport, Error, Exit, Input, Instant, Kernel,
     Notice, Scope, SessionId, TaskId,
 };
+use futures::future::BoxFuture;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -48,8 +53,30 @@ pub(crate) struct Core {
     pub(crate) recorder: Option<crate::record::Recorder>,
 }
 
+/// What the core knows of a task's body: how to launch one attempt of it. Implemented by the
+/// attempt floor (`attempt.rs`) for every typed body.
+pub(crate) trait Launch: Send + Sync + 'static {
+    /// The future that runs one attempt, to be spawned on the runtime. Called under the lock, so
+    /// it must not run user code: the body is called when the future is first polled.
+    fn launch(self: Arc<Self>, shared: Arc<Shared>, start: Started) -> BoxFuture<'static, ()>;
+}
+
+/// One attempt the kernel has started, with the signals and holds the core keeps for it.
+pub(crate) struct Started {
+    pub(crate) task: TaskId,
+    pub(crate) class: ClassId,
+    pub(crate) session: Option<SessionId>,
+    pub(crate) attempt: u32,
+    /// Set with the reason when the kernel asks the attempt to stop.
+    pub(crate) cancel: Arc<Signal<CancelReason>>,
+    /// Set when the kernel aborts the attempt: its future must be dropped.
+    pub(crate) abort: Arc<Signal<()>>,
+    /// The attempt's holds (its body's, plus one per blocking job).
+    pub(crate) holds: Arc<Holds>,
+}
+
 struct Entry {
-    body: Arc<dyn ErasedBody>,
+    body: Arc<dyn Launch>,
     resolver: Arc<dyn Resolve>,
     /// The current attempt's signals, once started.
     run: Option<Run>,
@@ -156,7 +183,7 @@ impl Core {
     pub(crate) fn insert(
         &mut self,
         task: TaskId,
-        body: Arc<dyn ErasedBody>,
+        body: Arc<dyn Launch>,
         resolver: Arc<dyn Resolve>,
     ) {
         self.entries.insert(
@@ -304,29 +331,20 @@ impl Core {
         };
         let cancel = Arc::new(Signal::new());
         let abort = Arc::new(Signal::new());
-        let holds = Arc::new(Holds::new());
-        let ctx = TaskContext::new(
-            shared.clone(),
+        entry.run = Some(Run {
+            cancel: cancel.clone(),
+            abort: abort.clone(),
+        });
+        let started = Started {
             task,
             class,
             session,
             attempt,
-            cancel.clone(),
-            holds.clone(),
-        );
-        entry.run = Some(Run {
             cancel,
-            abort: abort.clone(),
-        });
-        let run = Attempt {
-            shared: shared.clone(),
-            task,
-            body: entry.body.clone(),
-            resolver: entry.resolver.clone(),
-            ctx,
             abort,
-            holds,
+            holds: Arc::new(Holds::new()),
         };
-        shared.runtime.spawn(Box::pin(run.run()));
+        let future = entry.body.clone().launch(shared.clone(), started);
+        shared.runtime.spawn(future);
     }
 }
