@@ -82,7 +82,7 @@ impl ClassRef for ClassId {
     }
 }
 
-/// Options for one task: built by [`Scheduler::task_builder`] or [`TaskContext::child`], sent by
+/// Options for one task: built by [`Scheduler::task_builder`](crate::Scheduler::task_builder) or [`TaskContext::child`], sent by
 /// [`submit`](TaskBuilder::submit).
 ///
 /// ```
@@ -148,7 +148,7 @@ impl TaskBuilder {
         self
     }
 
-    /// Submits the task (see [`Scheduler::submit`] for the body's contract).
+    /// Submits the task (see [`Scheduler::submit`](crate::Scheduler::submit) for the body's contract).
     pub fn submit<T, E, F, Fut>(self, body: F) -> TaskHandle<T>
     where
         F: Fn(TaskContext) -> Fut + Send + Sync + 'static,

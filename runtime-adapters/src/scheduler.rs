@@ -331,7 +331,7 @@ impl Scheduler {
     }
 
     /// Submits a task of class `class` aimed at `target` (a [`SessionId`], a [`GroupId`], or
-    /// [`Target::None`] for background work) with the class's priority.
+    /// [`Target::None`](baton_kernel::Target::None) for background work) with the class's priority.
     ///
     /// `body` is called once per attempt with a fresh [`TaskContext`] (so a retry runs it
     /// again) and returns `Result<T, E>`: `Ok` completes the task, `Err` fails the attempt —
