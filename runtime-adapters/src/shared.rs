@@ -17,8 +17,15 @@ use baton_kernel::{
     Notice, Scope, SessionId, TaskId,
 };
 use futures::future::BoxFuture;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
+
+/// The most actions whose effects (spawning an attempt, resolving a handle, setting a signal)
+/// one lock hold performs. A larger batch — 100k tasks timing out at one instant — is performed
+/// by the driver in slices of this size, releasing the lock and yielding to the executor in
+/// between, so submitters, progress reports and the runtime's other tasks are not stalled
+/// behind it.
+pub(crate) const ACTIONS_PER_TURN: usize = 256;
 
 /// Shared by the scheduler handles, task handles, task contexts and the driver.
 pub(crate) struct Shared {
@@ -49,6 +56,9 @@ pub(crate) struct Core {
     pub(crate) shutdown: Arc<Signal<CleanupReport>>,
     /// The deadline the driver has armed (or has been told to arm).
     armed: Option<Instant>,
+    /// Actions taken from the kernel (and recorded) whose effects are not performed yet, oldest
+    /// first: at most [`ACTIONS_PER_TURN`] are performed per lock hold, the driver does the rest.
+    backlog: VecDeque<(Instant, Action)>,
     /// The input log, when the scheduler records.
     pub(crate) recorder: Option<crate::record::Recorder>,
 }
@@ -107,6 +117,7 @@ impl Shared {
                 closing: BTreeMap::new(),
                 shutdown: Arc::new(Signal::new()),
                 armed: None,
+                backlog: VecDeque::new(),
                 recorder,
             }),
             runtime,
@@ -207,11 +218,13 @@ impl Core {
         self.entries.len()
     }
 
-    /// Performs every pending action, then wakes the driver if the next deadline changed. Called
-    /// after every kernel input, under the lock.
+    /// Takes every pending action from the kernel and performs at most [`ACTIONS_PER_TURN`]
+    /// of them (the oldest first), then wakes the driver if the next deadline changed or
+    /// actions are left for it. Called after every kernel input, under the lock.
     pub(crate) fn drain(&mut self, shared: &Arc<Shared>) {
-        self.drain_actions(shared);
-        self.end_log_entry();
+        let mut budget = ACTIONS_PER_TURN;
+        self.collect();
+        self.perform(shared, &mut budget);
         let next = self.kernel.poll_timeout();
         if next != self.armed {
             self.armed = next;
@@ -219,14 +232,56 @@ impl Core {
                 shared.wake.notify();
             }
         }
+        if self.has_backlog() {
+            // The driver performs the rest, a slice per lock hold.
+            shared.wake.notify();
+        }
     }
 
-    /// The driver's side: it arms `next` itself, so no wake-up is needed.
-    pub(crate) fn drain_for_driver(&mut self, shared: &Arc<Shared>) -> Option<Instant> {
-        self.drain_actions(shared);
-        self.end_log_entry();
+    /// The driver's side: takes every pending action and performs as many as `budget` allows.
+    /// It arms the returned deadline itself, so no wake-up is needed.
+    pub(crate) fn drain_for_driver(
+        &mut self,
+        shared: &Arc<Shared>,
+        budget: &mut usize,
+    ) -> Option<Instant> {
+        self.collect();
+        self.perform(shared, budget);
         self.armed = self.kernel.poll_timeout();
         self.armed
+    }
+
+    /// Whether actions are waiting to be performed.
+    pub(crate) fn has_backlog(&self) -> bool {
+        !self.backlog.is_empty()
+    }
+
+    /// Moves the kernel's pending actions to the backlog, recording them, and ends the log
+    /// entry of the input that produced them. Cheap: no effect is performed here.
+    fn collect(&mut self) {
+        while let Some((at, action)) = self.kernel.poll_action_at() {
+            if let Some(recorder) = self.recorder.as_mut() {
+                recorder.action(at, &action);
+            }
+            self.backlog.push_back((at, action));
+        }
+        self.end_log_entry();
+    }
+
+    /// Performs backlog actions, oldest first, while `budget` lasts (one unit each). An effect
+    /// that gives the kernel an input itself (a report with no body, an injected fault) has its
+    /// actions queued behind the backlog at once.
+    pub(crate) fn perform(&mut self, shared: &Arc<Shared>, budget: &mut usize) {
+        while *budget > 0 {
+            let Some((_, action)) = self.backlog.pop_front() else {
+                return;
+            };
+            *budget -= 1;
+            self.perform_one(shared, action);
+            if self.kernel.pending_actions() > 0 {
+                self.collect();
+            }
+        }
     }
 
     /// Records an input the kernel was given through its typed method (when recording): `input`
@@ -253,59 +308,55 @@ impl Core {
         }
     }
 
-    fn drain_actions(&mut self, shared: &Arc<Shared>) {
-        while let Some((at, action)) = self.kernel.poll_action_at() {
-            if let Some(recorder) = self.recorder.as_mut() {
-                recorder.action(at, &action);
-            }
-            match action {
-                Action::Start {
-                    task,
-                    class,
-                    session,
-                    attempt,
-                } => self.start(shared, task, class, session, attempt),
-                Action::Cancel { task, reason } => {
-                    if shared.injected(Fault::IgnoreCancel) {
-                        continue;
-                    }
-                    let Some(run) = self.entries.get(&task).and_then(|e| e.run.as_ref()) else {
-                        continue;
+    /// Performs one action's effect.
+    fn perform_one(&mut self, shared: &Arc<Shared>, action: Action) {
+        match action {
+            Action::Start {
+                task,
+                class,
+                session,
+                attempt,
+            } => self.start(shared, task, class, session, attempt),
+            Action::Cancel { task, reason } => {
+                if shared.injected(Fault::IgnoreCancel) {
+                    return;
+                }
+                let Some(run) = self.entries.get(&task).and_then(|e| e.run.as_ref()) else {
+                    return;
+                };
+                run.cancel.set(reason);
+                if shared.injected(Fault::ReleaseOnCancel) {
+                    let now = shared.now(&self.kernel);
+                    let exit = Exit::Failed {
+                        error: "released on cancel (injected fault)".to_owned(),
+                        retryable: false,
                     };
-                    run.cancel.set(reason);
-                    if shared.injected(Fault::ReleaseOnCancel) {
-                        let now = shared.now(&self.kernel);
-                        let exit = Exit::Failed {
-                            error: "released on cancel (injected fault)".to_owned(),
-                            retryable: false,
-                        };
-                        let _ = self.apply(now, Input::Finished { task, exit });
-                    }
+                    let _ = self.apply(now, Input::Finished { task, exit });
                 }
-                Action::Abort { task } => {
-                    if let Some(run) = self.entries.get(&task).and_then(|e| e.run.as_ref()) {
-                        run.abort.set(());
-                    }
-                }
-                Action::Notify(Notice::Finished { task, outcome }) => {
-                    // Cleanup that abandons a running task emits `Abort` first (handled above),
-                    // so the future is already being dropped: nothing to guess here.
-                    if let Some(entry) = self.entries.remove(&task) {
-                        entry.resolver.resolve_outcome(outcome);
-                    }
-                }
-                Action::Notify(Notice::Closed(report)) => match report.scope {
-                    Scope::Session(session) => {
-                        if let Some(signal) = self.closing.remove(&session) {
-                            signal.set(report);
-                        }
-                    }
-                    Scope::Shutdown => {
-                        self.shutdown.set(report);
-                    }
-                },
-                Action::Notify(Notice::Retrying { .. } | Notice::Removed { .. }) => {}
             }
+            Action::Abort { task } => {
+                if let Some(run) = self.entries.get(&task).and_then(|e| e.run.as_ref()) {
+                    run.abort.set(());
+                }
+            }
+            Action::Notify(Notice::Finished { task, outcome }) => {
+                // Cleanup that abandons a running task emits `Abort` first (handled above),
+                // so the future is already being dropped: nothing to guess here.
+                if let Some(entry) = self.entries.remove(&task) {
+                    entry.resolver.resolve_outcome(outcome);
+                }
+            }
+            Action::Notify(Notice::Closed(report)) => match report.scope {
+                Scope::Session(session) => {
+                    if let Some(signal) = self.closing.remove(&session) {
+                        signal.set(report);
+                    }
+                }
+                Scope::Shutdown => {
+                    self.shutdown.set(report);
+                }
+            },
+            Action::Notify(Notice::Retrying { .. } | Notice::Removed { .. }) => {}
         }
     }
 
