@@ -12,6 +12,7 @@ use crate::holds::Holds;
 use crate::shared::{Launch, Shared, Started};
 use crate::signal::Signal;
 use crate::slot::{Resolve, Slot};
+use crate::telemetry;
 use baton_kernel::{Exit, TaskId};
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -82,7 +83,7 @@ where
         );
         let resolver: Arc<dyn Resolve> = self.slot.clone();
         let run = Attempt {
-            shared,
+            shared: shared.clone(),
             task,
             body: self,
             resolver,
@@ -90,7 +91,17 @@ where
             abort,
             holds,
         };
-        Box::pin(run.run())
+        let class_name = shared
+            .class_names()
+            .get(class.index())
+            .map_or("", String::as_str);
+        Box::pin(telemetry::in_attempt_span(
+            run.run(),
+            task,
+            class_name,
+            session,
+            attempt,
+        ))
     }
 }
 

@@ -435,6 +435,18 @@ impl Scheduler {
         self.inspect(Kernel::metrics)
     }
 
+    /// Publishes the kernel's metrics through the [`metrics`] facade (feature `metrics`): its
+    /// counts by state, its per-class gauges and counters, and the queue-wait and run-time
+    /// samples recorded since the previous publish, under the names listed in the crate docs
+    /// ("Metrics"). Call it periodically (or before each scrape); with no `metrics` recorder
+    /// installed it does nothing but read a snapshot. The kernel's lock is held only to read.
+    #[cfg(feature = "metrics")]
+    pub fn publish_metrics(&self) {
+        let (metrics, counts) = self.inspect(|k| (k.metrics(), k.counts()));
+        let mut published = crate::sync::lock(&self.shared().published);
+        crate::metrics_bridge::publish(&metrics, &counts, &mut published);
+    }
+
     /// Records in the registry (active and retained).
     pub fn registry_len(&self) -> usize {
         self.inspect(Kernel::registry_len)

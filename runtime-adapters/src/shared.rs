@@ -12,6 +12,7 @@ use crate::holds::Holds;
 use crate::runtime::Runtime;
 use crate::signal::{Notify, Signal};
 use crate::slot::Resolve;
+use crate::telemetry;
 use baton_kernel::{
     Action, Applied, CancelReason, ClassId, CleanupReport, Error, Exit, Input, Instant, Kernel,
     Notice, Scope, SessionId, TaskId,
@@ -43,6 +44,9 @@ pub(crate) struct Shared {
     /// The deliberate bug switched on by `Scheduler::inject_fault` (test-only).
     #[cfg(feature = "fault-injection")]
     pub(crate) fault: crate::fault::Switch,
+    /// What `Scheduler::publish_metrics` last published of the histograms (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    pub(crate) published: crate::sync::Mutex<crate::metrics_bridge::Published>,
 }
 
 /// The kernel plus what the adapter keeps per task and per pending close.
@@ -128,6 +132,8 @@ impl Shared {
             class_names,
             #[cfg(feature = "fault-injection")]
             fault: crate::fault::Switch::default(),
+            #[cfg(feature = "metrics")]
+            published: crate::sync::Mutex::default(),
         }
     }
 
@@ -316,8 +322,12 @@ impl Core {
                 class,
                 session,
                 attempt,
-            } => self.start(shared, task, class, session, attempt),
+            } => {
+                telemetry::start(task, attempt);
+                self.start(shared, task, class, session, attempt);
+            }
             Action::Cancel { task, reason } => {
+                telemetry::cancel(task, reason);
                 if shared.injected(Fault::IgnoreCancel) {
                     return;
                 }
@@ -335,11 +345,13 @@ impl Core {
                 }
             }
             Action::Abort { task } => {
+                telemetry::abort(task);
                 if let Some(run) = self.entries.get(&task).and_then(|e| e.run.as_ref()) {
                     run.abort.set(());
                 }
             }
             Action::Notify(Notice::Finished { task, outcome }) => {
+                telemetry::finish(task, outcome);
                 // Cleanup that abandons a running task emits `Abort` first (handled above),
                 // so the future is already being dropped: nothing to guess here.
                 if let Some(entry) = self.entries.remove(&task) {
@@ -356,7 +368,10 @@ impl Core {
                     self.shutdown.set(report);
                 }
             },
-            Action::Notify(Notice::Retrying { .. } | Notice::Removed { .. }) => {}
+            Action::Notify(Notice::Retrying { task, attempt, at }) => {
+                telemetry::retry(task, attempt, at);
+            }
+            Action::Notify(Notice::Removed { .. }) => {}
         }
     }
 
