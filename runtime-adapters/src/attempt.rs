@@ -1,13 +1,18 @@
-//! One run of a task's body: the future the runtime spawns on `Start`, its abort switch, and the
-//! holds that keep the task's session busy until its code has really stopped.
+//! One run of a task's body: the future the runtime spawns on `Start` (the core reaches it
+//! through [`Launch`], which every typed body implements here), and its abort switch.
+//!
+//! Above the core and the task context (see "Layers" in the crate docs): it builds the context
+//! an attempt's body receives, and releases the body's hold when the body is gone.
 #![cfg_attr(not(loom), allow(unreachable_pub))]
 
 use crate::context::TaskContext;
 use crate::error::TaskFailure;
-use crate::shared::Shared;
+use crate::fault::Fault;
+use crate::holds::Holds;
+use crate::shared::{Launch, Shared, Started};
 use crate::signal::Signal;
 use crate::slot::{Resolve, Slot};
-use crate::sync::{Mutex, lock};
+use crate::telemetry;
 use baton_kernel::{Exit, TaskId};
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -17,109 +22,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-/// What keeps a started attempt alive: its body's future (one hold) and every blocking job it
-/// started through [`TaskContext::spawn_blocking`] (one hold each). The attempt's exit is
-/// reported to the kernel — freeing its session — only when the last hold is released, so code
-/// that cannot be aborted keeps the session held and shows up as stuck.
-#[derive(Debug)]
-pub struct Holds {
-    state: Mutex<HoldState>,
-}
-
-#[derive(Debug)]
-struct HoldState {
-    holders: usize,
-    exit: Option<Exit>,
-}
-
-impl Default for Holds {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Holds {
-    /// Holds for a new attempt: one, its body's.
-    pub fn new() -> Self {
-        Holds {
-            state: Mutex::new(HoldState {
-                holders: 1,
-                exit: None,
-            }),
-        }
-    }
-
-    /// Takes one more hold. False if every hold was already released (the exit is reported):
-    /// the caller then runs unheld.
-    pub fn acquire(&self) -> bool {
-        let mut state = lock(&self.state);
-        if state.holders == 0 {
-            return false;
-        }
-        state.holders += 1;
-        true
-    }
-
-    /// Releases one hold, recording `exit` if given (the body's release gives it). Returns the
-    /// exit to report if this was the last hold: exactly one release ever returns `Some`.
-    pub fn release(&self, exit: Option<Exit>) -> Option<Exit> {
-        let mut state = lock(&self.state);
-        debug_assert!(
-            state.holders > 0,
-            "released more holds than taken: {state:?}"
-        );
-        if exit.is_some() {
-            state.exit = exit;
-        }
-        state.holders = state.holders.saturating_sub(1);
-        if state.holders == 0 {
-            state.exit.take()
-        } else {
-            None
-        }
-    }
-
-    #[cfg(loom)]
-    /// Holds not yet released.
-    pub fn holders(&self) -> usize {
-        lock(&self.state).holders
-    }
-}
-
-/// A hold on an attempt that releases itself on drop (carried by blocking jobs).
-pub(crate) struct HoldGuard {
-    holds: Arc<Holds>,
-    shared: Arc<Shared>,
-    task: TaskId,
-}
-
-impl HoldGuard {
-    pub(crate) fn new(holds: Arc<Holds>, shared: Arc<Shared>, task: TaskId) -> Option<Self> {
-        holds.acquire().then_some(HoldGuard {
-            holds,
-            shared,
-            task,
-        })
-    }
-}
-
-impl Drop for HoldGuard {
-    fn drop(&mut self) {
-        if let Some(exit) = self.holds.release(None) {
-            // The last hold was a blocking job. Report from a small task on the runtime rather
-            // than here: a guard can be dropped anywhere, and this thread may be one that
-            // already holds the kernel's lock.
-            let shared = self.shared.clone();
-            let task = self.task;
-            self.shared
-                .runtime
-                .spawn(Box::pin(async move { shared.report(task, exit) }));
-        }
-    }
-}
-
 /// A task body with its result type erased: each call starts one attempt.
-pub(crate) trait ErasedBody: Send + Sync + 'static {
+trait ErasedBody: Send + Sync + 'static {
     fn call(&self, ctx: TaskContext) -> BoxFuture<'static, Result<(), TaskFailure>>;
 }
 
@@ -148,6 +52,56 @@ where
                 Err(error) => Err(error.into()),
             }
         })
+    }
+}
+
+impl<F, Fut, T, E> Launch for TypedBody<F, T>
+where
+    F: Fn(TaskContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Into<TaskFailure> + 'static,
+{
+    fn launch(self: Arc<Self>, shared: Arc<Shared>, start: Started) -> BoxFuture<'static, ()> {
+        let Started {
+            task,
+            class,
+            session,
+            attempt,
+            cancel,
+            abort,
+            holds,
+        } = start;
+        let ctx = TaskContext::new(
+            shared.clone(),
+            task,
+            class,
+            session,
+            attempt,
+            cancel,
+            holds.clone(),
+        );
+        let resolver: Arc<dyn Resolve> = self.slot.clone();
+        let run = Attempt {
+            shared: shared.clone(),
+            task,
+            body: self,
+            resolver,
+            ctx,
+            abort,
+            holds,
+        };
+        let class_name = shared
+            .class_names()
+            .get(class.index())
+            .map_or("", String::as_str);
+        Box::pin(telemetry::in_attempt_span(
+            run.run(),
+            task,
+            class_name,
+            session,
+            attempt,
+        ))
     }
 }
 
@@ -214,20 +168,20 @@ impl<F> Drop for Abortable<F> {
 }
 
 /// Everything one attempt needs, moved into the spawned future.
-pub(crate) struct Attempt {
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) task: TaskId,
-    pub(crate) body: Arc<dyn ErasedBody>,
-    pub(crate) resolver: Arc<dyn Resolve>,
-    pub(crate) ctx: TaskContext,
-    pub(crate) abort: Arc<Signal<()>>,
-    pub(crate) holds: Arc<Holds>,
+struct Attempt {
+    shared: Arc<Shared>,
+    task: TaskId,
+    body: Arc<dyn ErasedBody>,
+    resolver: Arc<dyn Resolve>,
+    ctx: TaskContext,
+    abort: Arc<Signal<()>>,
+    holds: Arc<Holds>,
 }
 
 impl Attempt {
     /// Runs the body to its end (or its abort), then releases the body's hold and, if it was
     /// the last, reports the exit to the kernel.
-    pub(crate) async fn run(self) {
+    async fn run(self) {
         let Attempt {
             shared,
             task,
@@ -250,9 +204,7 @@ impl Attempt {
             }
         };
         if let Some(exit) = holds.release(Some(exit)) {
-            if matches!(exit, Exit::Failed { .. })
-                && shared.injected(crate::fault::Fault::LoseFailedExit)
-            {
+            if matches!(exit, Exit::Failed { .. }) && shared.injected(Fault::LoseFailedExit) {
                 return;
             }
             shared.report(task, exit);

@@ -1,13 +1,14 @@
-//! What a task body receives: its identity, progress reporting, its cancellation signal, child
-//! tasks and accounted blocking work.
+//! What a task body receives: its identity, progress reporting, its cancellation signal and
+//! accounted blocking work. (Child tasks are submitted through a [`TaskBuilder`], so
+//! [`TaskContext::child`] and [`TaskContext::spawn_child`] live with it, in `builder.rs`, a floor
+//! above: see "Layers" in the crate docs.)
+//!
+//! [`TaskBuilder`]: crate::TaskBuilder
 
-use crate::TaskFailure;
-use crate::attempt::{HoldGuard, Holds};
-use crate::handle::TaskHandle;
-use crate::scheduler::{ClassRef, TaskBuilder};
+use crate::holds::Holds;
 use crate::shared::Shared;
 use crate::signal::{Signal, Wait};
-use baton_kernel::{CancelReason, ClassId, Error, Input, Progress, SessionId, Target, TaskId};
+use baton_kernel::{CancelReason, ClassId, Error, Input, Progress, SessionId, TaskId};
 use futures::channel::oneshot;
 use std::fmt;
 use std::future::Future;
@@ -73,6 +74,11 @@ impl TaskContext {
                 holds,
             }),
         }
+    }
+
+    /// The scheduler's shared state (for the floors above: child submission).
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.inner.shared
     }
 
     /// The task's id.
@@ -142,29 +148,6 @@ impl TaskContext {
         self.cancel_reason().is_some()
     }
 
-    /// A builder for a child task of class `class` aimed at this task's session (or at no
-    /// target if this task has none). Cancelling or failing this task cancels the child;
-    /// completing it lets the child run on.
-    ///
-    /// A child of an *exclusive* class aimed at the parent's session waits until the parent
-    /// releases the session, so a parent must not await such a child; children a parent awaits
-    /// should be of a background class.
-    pub fn child(&self, class: impl ClassRef) -> TaskBuilder {
-        let target = self.inner.session.map_or(Target::None, Target::Session);
-        TaskBuilder::new(self.inner.shared.clone(), target, class).parent(self.inner.task)
-    }
-
-    /// Submits a child task (see [`child`](TaskContext::child) for its target and lifetime).
-    pub fn spawn_child<T, E, F, Fut>(&self, class: impl ClassRef, body: F) -> TaskHandle<T>
-    where
-        F: Fn(TaskContext) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<T, E>> + Send + 'static,
-        T: Send + 'static,
-        E: Into<TaskFailure> + 'static,
-    {
-        self.child(class).submit(body)
-    }
-
     /// Runs blocking code on the runtime's blocking pool (`tokio::task::spawn_blocking`,
     /// `smol::unblock`) and resolves with its value (a panic in it resumes in the body).
     ///
@@ -195,6 +178,38 @@ impl TaskContext {
     pub fn sleep(&self, duration: std::time::Duration) -> impl Future<Output = ()> + Send {
         let runtime = &self.inner.shared.runtime;
         runtime.sleep_until(runtime.now() + duration)
+    }
+}
+
+/// A hold on an attempt that releases itself on drop (carried by blocking jobs).
+pub(crate) struct HoldGuard {
+    holds: Arc<Holds>,
+    shared: Arc<Shared>,
+    task: TaskId,
+}
+
+impl HoldGuard {
+    pub(crate) fn new(holds: Arc<Holds>, shared: Arc<Shared>, task: TaskId) -> Option<Self> {
+        holds.acquire().then_some(HoldGuard {
+            holds,
+            shared,
+            task,
+        })
+    }
+}
+
+impl Drop for HoldGuard {
+    fn drop(&mut self) {
+        if let Some(exit) = self.holds.release(None) {
+            // The last hold was a blocking job. Report from a small task on the runtime rather
+            // than here: a guard can be dropped anywhere, and this thread may be one that
+            // already holds the kernel's lock.
+            let shared = self.shared.clone();
+            let task = self.task;
+            self.shared
+                .runtime
+                .spawn(Box::pin(async move { shared.report(task, exit) }));
+        }
     }
 }
 

@@ -33,6 +33,58 @@
 //!
 //! See [`Scheduler`] for a complete example, and `examples/session_manager_{tokio,smol}.rs`.
 //!
+//! ## Observability
+//!
+//! **`tracing`** (feature `tracing`, on by default; with no subscriber installed each span or
+//! event costs a callsite check). Every attempt's future runs inside the span `baton.attempt`
+//! (level INFO) with fields `task` (the id, `u64`), `class` (its name), `session` (the session
+//! id, absent for a task without one) and `attempt` (1 for the first run) — so whatever a body
+//! logs carries them. Each action the adapter performs is a DEBUG event with field `task` and
+//! message `baton.start` (+ `attempt`), `baton.cancel` (+ `reason`), `baton.abort`,
+//! `baton.finish` (+ `outcome`) or `baton.retry` (+ `attempt`, `at_ns`).
+//!
+//! **`metrics`** (feature `metrics`): [`Scheduler::publish_metrics`] publishes a kernel
+//! snapshot through the `metrics` facade, so any exporter installed as its recorder (Prometheus
+//! or other) sees it. Call it periodically or before each scrape. Stable names:
+//!
+//! | name | kind | labels | what |
+//! |---|---|---|---|
+//! | `baton_tasks` | gauge | `state` (`queued` … `abandoned`) | tasks in the registry by state |
+//! | `baton_registry_len` | gauge | | records in the registry |
+//! | `baton_sessions` | gauge | | connected or closing sessions |
+//! | `baton_fenced_names` | gauge | | session names fenced by an unreported task |
+//! | `baton_class_running` | gauge | `class` | running or cancelling now |
+//! | `baton_class_queued` | gauge | `class` | queued or backing off now |
+//! | `baton_class_stuck` | gauge | `class` | asked to abort, not stopped |
+//! | `baton_class_submitted_total` | counter | `class` | tasks accepted |
+//! | `baton_class_started_total` | counter | `class` | attempts started |
+//! | `baton_class_retries_total` | counter | `class` | retries scheduled |
+//! | `baton_class_ended_total` | counter | `class`, `outcome` (`completed` `failed` `cancelled` `timed_out` `rejected` `abandoned`) | tasks ended |
+//! | `baton_class_queue_wait_seconds` | histogram | `class` | time from (re-)queue to start |
+//! | `baton_class_run_time_seconds` | histogram | `class` | time from start to the stop report |
+//!
+//! Counters are set to the kernel's totals (`absolute`). The kernel's histograms count samples
+//! in power-of-two nanosecond buckets; each publish records the samples added since the
+//! previous one, each at its bucket's upper bound (so a value is exact to within a factor 2).
+//!
+//! ## Layers
+//!
+//! The crate's files form floors; each file imports only from floors below it (no cycles):
+//!
+//! | floor | files | what they hold |
+//! |---|---|---|
+//! | 4 | `scheduler.rs` | [`Scheduler`]: builds the core, spawns the driver, wraps inputs and queries |
+//! | 3 | `builder.rs` | [`TaskBuilder`], [`IntoTarget`], [`ClassRef`]; submitting (also a context's children) |
+//! | 2b | `attempt.rs`, `handle.rs`, `driver.rs` | one attempt's future (implements the core's `Launch`); [`TaskHandle`]; the driver loop |
+//! | 2a | `context.rs` | [`TaskContext`]: progress, cancellation, blocking jobs |
+//! | 1 | `shared.rs` | the core: the kernel and the adapter's tables behind one lock, and `drain` |
+//! | 0 | `sync.rs`, `signal.rs`, `slot.rs`, `holds.rs`, `error.rs`, `fault.rs`, `record.rs`, `telemetry.rs`, `metrics_bridge.rs`, `runtime/` | primitives that know nothing of the core |
+//!
+//! Two seams keep the arrows pointing down. The core starts an attempt through the `Launch`
+//! trait it declares and the attempt floor implements, so it never names an attempt or a
+//! context. And [`TaskContext::child`] / [`TaskContext::spawn_child`] return a
+//! [`TaskBuilder`], which sits above the context, so they are defined in `builder.rs`.
+//!
 //! ## Where DESIGN.md was silent
 //! - Bodies are `Fn(TaskContext) -> impl Future<Output = Result<T, E>>` with
 //!   `E: Into<TaskFailure>`: a retry calls the body again. Any `std::error::Error` becomes a
@@ -45,6 +97,7 @@
 //!   after the attempt was reported are not accounted.
 
 mod attempt;
+mod builder;
 mod context;
 mod driver;
 mod error;
@@ -53,6 +106,9 @@ pub mod fault;
 #[cfg(not(feature = "fault-injection"))]
 mod fault;
 mod handle;
+mod holds;
+#[cfg(feature = "metrics")]
+mod metrics_bridge;
 mod record;
 pub mod runtime;
 mod scheduler;
@@ -60,7 +116,9 @@ mod shared;
 mod signal;
 mod slot;
 mod sync;
+mod telemetry;
 
+pub use builder::{ClassRef, IntoTarget, TaskBuilder};
 pub use context::{BlockingJob, Cancelled, TaskContext};
 pub use error::{BuildError, TaskError, TaskFailure};
 #[cfg(feature = "fault-injection")]
@@ -72,13 +130,14 @@ pub use runtime::SmolRuntime;
 #[cfg(feature = "tokio")]
 pub use runtime::TokioRuntime;
 pub use runtime::{Runtime, Timer, default_runtime};
-pub use scheduler::{ClassRef, IntoTarget, Scheduler, TaskBuilder};
+pub use scheduler::Scheduler;
 
 /// The shared-state primitives, exported only to the loom suite (`tests/loom_*.rs`).
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod loom_exports {
-    pub use crate::attempt::{Abortable, Holds};
+    pub use crate::attempt::Abortable;
+    pub use crate::holds::Holds;
     pub use crate::signal::{Notify, Signal, Wait};
     pub use crate::slot::Slot;
 }

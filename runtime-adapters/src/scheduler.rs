@@ -1,16 +1,18 @@
-//! [`Scheduler`], the user's handle, and [`TaskBuilder`].
+//! [`Scheduler`], the user's handle: the top floor (see "Layers" in the crate docs). It builds
+//! the core, spawns the driver, and wraps every kernel input and query.
 
-use crate::attempt::{ErasedBody, TypedBody};
+use crate::builder::{ClassRef, IntoTarget, TaskBuilder};
 use crate::context::TaskContext;
-use crate::error::{BuildError, TaskError, TaskFailure};
+use crate::driver;
+use crate::error::{BuildError, TaskFailure};
 use crate::handle::{self, TaskHandle};
+use crate::record::Recorder;
 use crate::runtime::{self, Runtime};
 use crate::shared::Shared;
 use crate::signal::Wait;
-use crate::slot::{Resolve, Slot};
 use baton_kernel::{
     Applied, ClassId, CleanupReport, Config, Duration, Error, Explanation, GroupId, Input, Instant,
-    Kernel, ListFilter, Metrics, Page, SessionId, StateCounts, Submit, Target, TaskId, TaskView,
+    Kernel, ListFilter, Metrics, Page, SessionId, StateCounts, TaskId, TaskView,
 };
 use std::fmt;
 use std::future::Future;
@@ -180,8 +182,8 @@ impl Scheduler {
             Some(rt) => rt,
             None => runtime::default_runtime().ok_or(BuildError::NoRuntime)?,
         };
-        let recorder = crate::record::Recorder::new(Box::new(log), &config)
-            .map_err(|e| BuildError::Record(e.to_string()))?;
+        let recorder =
+            Recorder::new(Box::new(log), &config).map_err(|e| BuildError::Record(e.to_string()))?;
         Self::build(config, runtime, Some(recorder))
     }
 
@@ -198,13 +200,13 @@ impl Scheduler {
     fn build(
         config: Config,
         runtime: Arc<dyn Runtime>,
-        recorder: Option<crate::record::Recorder>,
+        recorder: Option<Recorder>,
     ) -> Result<Self, BuildError> {
         let kernel = Kernel::new(config)?;
         let shared = Arc::new(Shared::new(kernel, runtime, recorder));
         shared
             .runtime
-            .spawn(Box::pin(crate::driver::drive(shared.clone())));
+            .spawn(Box::pin(driver::drive(shared.clone())));
         Ok(Scheduler {
             owner: Arc::new(Owner { shared }),
         })
@@ -329,7 +331,7 @@ impl Scheduler {
     }
 
     /// Submits a task of class `class` aimed at `target` (a [`SessionId`], a [`GroupId`], or
-    /// [`Target::None`] for background work) with the class's priority.
+    /// [`Target::None`](baton_kernel::Target::None) for background work) with the class's priority.
     ///
     /// `body` is called once per attempt with a fresh [`TaskContext`] (so a retry runs it
     /// again) and returns `Result<T, E>`: `Ok` completes the task, `Err` fails the attempt —
@@ -433,6 +435,18 @@ impl Scheduler {
         self.inspect(Kernel::metrics)
     }
 
+    /// Publishes the kernel's metrics through the [`metrics`] facade (feature `metrics`): its
+    /// counts by state, its per-class gauges and counters, and the queue-wait and run-time
+    /// samples recorded since the previous publish, under the names listed in the crate docs
+    /// ("Metrics"). Call it periodically (or before each scrape); with no `metrics` recorder
+    /// installed it does nothing but read a snapshot. The kernel's lock is held only to read.
+    #[cfg(feature = "metrics")]
+    pub fn publish_metrics(&self) {
+        let (metrics, counts) = self.inspect(|k| (k.metrics(), k.counts()));
+        let mut published = crate::sync::lock(&self.shared().published);
+        crate::metrics_bridge::publish(&metrics, &counts, &mut published);
+    }
+
     /// Records in the registry (active and retained).
     pub fn registry_len(&self) -> usize {
         self.inspect(Kernel::registry_len)
@@ -464,185 +478,5 @@ impl Scheduler {
     #[cfg(feature = "fault-injection")]
     pub fn inject_fault(&self, fault: Option<crate::Fault>) {
         self.shared().fault.set(fault);
-    }
-}
-
-/// Where a task runs: a [`SessionId`], a [`GroupId`] or a [`Target`].
-pub trait IntoTarget {
-    /// The kernel's target.
-    fn into_target(self) -> Target;
-}
-
-impl IntoTarget for Target {
-    fn into_target(self) -> Target {
-        self
-    }
-}
-
-impl IntoTarget for SessionId {
-    fn into_target(self) -> Target {
-        Target::Session(self)
-    }
-}
-
-impl IntoTarget for GroupId {
-    fn into_target(self) -> Target {
-        Target::Group(self)
-    }
-}
-
-/// A class, by name or by [`ClassId`].
-pub trait ClassRef {
-    /// The class's id among the configured class names (in id order), or the class's spelling
-    /// if there is no such class.
-    fn class_id(&self, names: &[String]) -> Result<ClassId, String>;
-}
-
-impl ClassRef for &str {
-    fn class_id(&self, names: &[String]) -> Result<ClassId, String> {
-        names
-            .iter()
-            .position(|n| n == self)
-            .and_then(|i| u16::try_from(i).ok())
-            .map(ClassId)
-            .ok_or_else(|| (*self).to_owned())
-    }
-}
-
-impl ClassRef for String {
-    fn class_id(&self, names: &[String]) -> Result<ClassId, String> {
-        self.as_str().class_id(names)
-    }
-}
-
-impl ClassRef for &String {
-    fn class_id(&self, names: &[String]) -> Result<ClassId, String> {
-        self.as_str().class_id(names)
-    }
-}
-
-impl ClassRef for ClassId {
-    fn class_id(&self, names: &[String]) -> Result<ClassId, String> {
-        if self.index() < names.len() {
-            Ok(*self)
-        } else {
-            Err(self.to_string())
-        }
-    }
-}
-
-/// Options for one task: built by [`Scheduler::task_builder`] or [`TaskContext::child`], sent by
-/// [`submit`](TaskBuilder::submit).
-///
-/// ```
-/// # #[cfg(feature = "tokio")]
-/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// use baton_kernel::{preset, Target};
-/// use baton_runtime::{Scheduler, TaskFailure};
-/// let scheduler = Scheduler::new(preset::job_manager()).unwrap();
-/// let job = scheduler
-///     .task_builder(Target::None, "job")
-///     .priority(9)
-///     .submit(|ctx| async move { Ok::<_, TaskFailure>(ctx.attempt()) });
-/// assert_eq!(job.await, Ok(1));
-/// # });
-/// ```
-#[must_use = "a TaskBuilder does nothing until .submit(body)"]
-pub struct TaskBuilder {
-    shared: Arc<Shared>,
-    class: Result<ClassId, String>,
-    target: Target,
-    priority: Option<u8>,
-    parent: Option<TaskId>,
-}
-
-impl fmt::Debug for TaskBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TaskBuilder")
-            .field("class", &self.class)
-            .field("target", &self.target)
-            .field("priority", &self.priority)
-            .field("parent", &self.parent)
-            .finish()
-    }
-}
-
-impl TaskBuilder {
-    pub(crate) fn new(shared: Arc<Shared>, target: Target, class: impl ClassRef) -> Self {
-        let class = class.class_id(shared.class_names());
-        TaskBuilder {
-            shared,
-            class,
-            target,
-            priority: None,
-            parent: None,
-        }
-    }
-
-    /// Overrides the class's priority (higher runs first).
-    pub fn priority(mut self, priority: u8) -> Self {
-        self.priority = Some(priority);
-        self
-    }
-
-    /// Makes the task a child of `parent`: cancelling the parent cancels it.
-    pub fn parent(mut self, parent: TaskId) -> Self {
-        self.parent = Some(parent);
-        self
-    }
-
-    /// Aims the task elsewhere.
-    pub fn target(mut self, target: impl IntoTarget) -> Self {
-        self.target = target.into_target();
-        self
-    }
-
-    /// Submits the task (see [`Scheduler::submit`] for the body's contract).
-    pub fn submit<T, E, F, Fut>(self, body: F) -> TaskHandle<T>
-    where
-        F: Fn(TaskContext) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<T, E>> + Send + 'static,
-        T: Send + 'static,
-        E: Into<TaskFailure> + 'static,
-    {
-        let slot = Arc::new(Slot::new());
-        let shared = self.shared;
-        let class = match self.class {
-            Ok(class) => class,
-            Err(name) => {
-                slot.resolve_err(TaskError::UnknownClass(name));
-                return TaskHandle::new(None, slot, shared);
-            }
-        };
-        let body: Arc<dyn ErasedBody> = Arc::new(TypedBody {
-            body,
-            slot: slot.clone(),
-        });
-        let submit = Submit {
-            class,
-            target: self.target,
-            priority: self.priority,
-            parent: self.parent,
-        };
-        let id = {
-            let mut core = shared.core.lock();
-            let now = shared.now(&core.kernel);
-            let result = core.kernel.submit(now, submit.clone());
-            core.log(now, || Input::Submit(submit), &result, Applied::Task);
-            match result {
-                Ok(id) => {
-                    let resolver: Arc<dyn Resolve> = slot.clone();
-                    core.insert(id, body, resolver);
-                    core.drain(&shared);
-                    Some(id)
-                }
-                Err(error) => {
-                    core.drain(&shared);
-                    slot.resolve_err(TaskError::from_submit_error(error));
-                    None
-                }
-            }
-        };
-        TaskHandle::new(id, slot, shared)
     }
 }

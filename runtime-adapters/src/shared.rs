@@ -1,19 +1,32 @@
 //! The state every handle shares: the kernel and the adapter's tables behind one lock, the
 //! runtime, the clock's epoch and the driver's wake-up; and `drain`, which turns the kernel's
 //! actions into effects.
+//!
+//! The ground floor of the crate's own state (see "Layers" in the crate docs): it knows the
+//! primitives below it and nothing above. What a `Start` runs is a [`Launch`] — a trait
+//! declared here and implemented by the attempt floor — so the core starts attempts without
+//! knowing what an attempt or a task context is.
 
-use crate::attempt::{Attempt, ErasedBody, Holds};
-use crate::context::TaskContext;
 use crate::fault::Fault;
+use crate::holds::Holds;
 use crate::runtime::Runtime;
 use crate::signal::{Notify, Signal};
 use crate::slot::Resolve;
+use crate::telemetry;
 use baton_kernel::{
     Action, Applied, CancelReason, ClassId, CleanupReport, Error, Exit, Input, Instant, Kernel,
     Notice, Scope, SessionId, TaskId,
 };
-use std::collections::BTreeMap;
+use futures::future::BoxFuture;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
+
+/// The most actions whose effects (spawning an attempt, resolving a handle, setting a signal)
+/// one lock hold performs. A larger batch — 100k tasks timing out at one instant — is performed
+/// by the driver in slices of this size, releasing the lock and yielding to the executor in
+/// between, so submitters, progress reports and the runtime's other tasks are not stalled
+/// behind it.
+pub(crate) const ACTIONS_PER_TURN: usize = 256;
 
 /// Shared by the scheduler handles, task handles, task contexts and the driver.
 pub(crate) struct Shared {
@@ -31,6 +44,9 @@ pub(crate) struct Shared {
     /// The deliberate bug switched on by `Scheduler::inject_fault` (test-only).
     #[cfg(feature = "fault-injection")]
     pub(crate) fault: crate::fault::Switch,
+    /// What `Scheduler::publish_metrics` last published of the histograms (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    pub(crate) published: crate::sync::Mutex<crate::metrics_bridge::Published>,
 }
 
 /// The kernel plus what the adapter keeps per task and per pending close.
@@ -44,12 +60,37 @@ pub(crate) struct Core {
     pub(crate) shutdown: Arc<Signal<CleanupReport>>,
     /// The deadline the driver has armed (or has been told to arm).
     armed: Option<Instant>,
+    /// Actions taken from the kernel (and recorded) whose effects are not performed yet, oldest
+    /// first: at most [`ACTIONS_PER_TURN`] are performed per lock hold, the driver does the rest.
+    backlog: VecDeque<(Instant, Action)>,
     /// The input log, when the scheduler records.
     pub(crate) recorder: Option<crate::record::Recorder>,
 }
 
+/// What the core knows of a task's body: how to launch one attempt of it. Implemented by the
+/// attempt floor (`attempt.rs`) for every typed body.
+pub(crate) trait Launch: Send + Sync + 'static {
+    /// The future that runs one attempt, to be spawned on the runtime. Called under the lock, so
+    /// it must not run user code: the body is called when the future is first polled.
+    fn launch(self: Arc<Self>, shared: Arc<Shared>, start: Started) -> BoxFuture<'static, ()>;
+}
+
+/// One attempt the kernel has started, with the signals and holds the core keeps for it.
+pub(crate) struct Started {
+    pub(crate) task: TaskId,
+    pub(crate) class: ClassId,
+    pub(crate) session: Option<SessionId>,
+    pub(crate) attempt: u32,
+    /// Set with the reason when the kernel asks the attempt to stop.
+    pub(crate) cancel: Arc<Signal<CancelReason>>,
+    /// Set when the kernel aborts the attempt: its future must be dropped.
+    pub(crate) abort: Arc<Signal<()>>,
+    /// The attempt's holds (its body's, plus one per blocking job).
+    pub(crate) holds: Arc<Holds>,
+}
+
 struct Entry {
-    body: Arc<dyn ErasedBody>,
+    body: Arc<dyn Launch>,
     resolver: Arc<dyn Resolve>,
     /// The current attempt's signals, once started.
     run: Option<Run>,
@@ -80,6 +121,7 @@ impl Shared {
                 closing: BTreeMap::new(),
                 shutdown: Arc::new(Signal::new()),
                 armed: None,
+                backlog: VecDeque::new(),
                 recorder,
             }),
             runtime,
@@ -90,6 +132,8 @@ impl Shared {
             class_names,
             #[cfg(feature = "fault-injection")]
             fault: crate::fault::Switch::default(),
+            #[cfg(feature = "metrics")]
+            published: crate::sync::Mutex::default(),
         }
     }
 
@@ -156,7 +200,7 @@ impl Core {
     pub(crate) fn insert(
         &mut self,
         task: TaskId,
-        body: Arc<dyn ErasedBody>,
+        body: Arc<dyn Launch>,
         resolver: Arc<dyn Resolve>,
     ) {
         self.entries.insert(
@@ -180,11 +224,13 @@ impl Core {
         self.entries.len()
     }
 
-    /// Performs every pending action, then wakes the driver if the next deadline changed. Called
-    /// after every kernel input, under the lock.
+    /// Takes every pending action from the kernel and performs at most [`ACTIONS_PER_TURN`]
+    /// of them (the oldest first), then wakes the driver if the next deadline changed or
+    /// actions are left for it. Called after every kernel input, under the lock.
     pub(crate) fn drain(&mut self, shared: &Arc<Shared>) {
-        self.drain_actions(shared);
-        self.end_log_entry();
+        let mut budget = ACTIONS_PER_TURN;
+        self.collect();
+        self.perform(shared, &mut budget);
         let next = self.kernel.poll_timeout();
         if next != self.armed {
             self.armed = next;
@@ -192,14 +238,56 @@ impl Core {
                 shared.wake.notify();
             }
         }
+        if self.has_backlog() {
+            // The driver performs the rest, a slice per lock hold.
+            shared.wake.notify();
+        }
     }
 
-    /// The driver's side: it arms `next` itself, so no wake-up is needed.
-    pub(crate) fn drain_for_driver(&mut self, shared: &Arc<Shared>) -> Option<Instant> {
-        self.drain_actions(shared);
-        self.end_log_entry();
+    /// The driver's side: takes every pending action and performs as many as `budget` allows.
+    /// It arms the returned deadline itself, so no wake-up is needed.
+    pub(crate) fn drain_for_driver(
+        &mut self,
+        shared: &Arc<Shared>,
+        budget: &mut usize,
+    ) -> Option<Instant> {
+        self.collect();
+        self.perform(shared, budget);
         self.armed = self.kernel.poll_timeout();
         self.armed
+    }
+
+    /// Whether actions are waiting to be performed.
+    pub(crate) fn has_backlog(&self) -> bool {
+        !self.backlog.is_empty()
+    }
+
+    /// Moves the kernel's pending actions to the backlog, recording them, and ends the log
+    /// entry of the input that produced them. Cheap: no effect is performed here.
+    fn collect(&mut self) {
+        while let Some((at, action)) = self.kernel.poll_action_at() {
+            if let Some(recorder) = self.recorder.as_mut() {
+                recorder.action(at, &action);
+            }
+            self.backlog.push_back((at, action));
+        }
+        self.end_log_entry();
+    }
+
+    /// Performs backlog actions, oldest first, while `budget` lasts (one unit each). An effect
+    /// that gives the kernel an input itself (a report with no body, an injected fault) has its
+    /// actions queued behind the backlog at once.
+    pub(crate) fn perform(&mut self, shared: &Arc<Shared>, budget: &mut usize) {
+        while *budget > 0 {
+            let Some((_, action)) = self.backlog.pop_front() else {
+                return;
+            };
+            *budget -= 1;
+            self.perform_one(shared, action);
+            if self.kernel.pending_actions() > 0 {
+                self.collect();
+            }
+        }
     }
 
     /// Records an input the kernel was given through its typed method (when recording): `input`
@@ -226,59 +314,64 @@ impl Core {
         }
     }
 
-    fn drain_actions(&mut self, shared: &Arc<Shared>) {
-        while let Some((at, action)) = self.kernel.poll_action_at() {
-            if let Some(recorder) = self.recorder.as_mut() {
-                recorder.action(at, &action);
+    /// Performs one action's effect.
+    fn perform_one(&mut self, shared: &Arc<Shared>, action: Action) {
+        match action {
+            Action::Start {
+                task,
+                class,
+                session,
+                attempt,
+            } => {
+                telemetry::start(task, attempt);
+                self.start(shared, task, class, session, attempt);
             }
-            match action {
-                Action::Start {
-                    task,
-                    class,
-                    session,
-                    attempt,
-                } => self.start(shared, task, class, session, attempt),
-                Action::Cancel { task, reason } => {
-                    if shared.injected(Fault::IgnoreCancel) {
-                        continue;
-                    }
-                    let Some(run) = self.entries.get(&task).and_then(|e| e.run.as_ref()) else {
-                        continue;
+            Action::Cancel { task, reason } => {
+                telemetry::cancel(task, reason);
+                if shared.injected(Fault::IgnoreCancel) {
+                    return;
+                }
+                let Some(run) = self.entries.get(&task).and_then(|e| e.run.as_ref()) else {
+                    return;
+                };
+                run.cancel.set(reason);
+                if shared.injected(Fault::ReleaseOnCancel) {
+                    let now = shared.now(&self.kernel);
+                    let exit = Exit::Failed {
+                        error: "released on cancel (injected fault)".to_owned(),
+                        retryable: false,
                     };
-                    run.cancel.set(reason);
-                    if shared.injected(Fault::ReleaseOnCancel) {
-                        let now = shared.now(&self.kernel);
-                        let exit = Exit::Failed {
-                            error: "released on cancel (injected fault)".to_owned(),
-                            retryable: false,
-                        };
-                        let _ = self.apply(now, Input::Finished { task, exit });
-                    }
+                    let _ = self.apply(now, Input::Finished { task, exit });
                 }
-                Action::Abort { task } => {
-                    if let Some(run) = self.entries.get(&task).and_then(|e| e.run.as_ref()) {
-                        run.abort.set(());
-                    }
-                }
-                Action::Notify(Notice::Finished { task, outcome }) => {
-                    // Cleanup that abandons a running task emits `Abort` first (handled above),
-                    // so the future is already being dropped: nothing to guess here.
-                    if let Some(entry) = self.entries.remove(&task) {
-                        entry.resolver.resolve_outcome(outcome);
-                    }
-                }
-                Action::Notify(Notice::Closed(report)) => match report.scope {
-                    Scope::Session(session) => {
-                        if let Some(signal) = self.closing.remove(&session) {
-                            signal.set(report);
-                        }
-                    }
-                    Scope::Shutdown => {
-                        self.shutdown.set(report);
-                    }
-                },
-                Action::Notify(Notice::Retrying { .. } | Notice::Removed { .. }) => {}
             }
+            Action::Abort { task } => {
+                telemetry::abort(task);
+                if let Some(run) = self.entries.get(&task).and_then(|e| e.run.as_ref()) {
+                    run.abort.set(());
+                }
+            }
+            Action::Notify(Notice::Finished { task, outcome }) => {
+                telemetry::finish(task, outcome);
+                // Cleanup that abandons a running task emits `Abort` first (handled above),
+                // so the future is already being dropped: nothing to guess here.
+                if let Some(entry) = self.entries.remove(&task) {
+                    entry.resolver.resolve_outcome(outcome);
+                }
+            }
+            Action::Notify(Notice::Closed(report)) => match report.scope {
+                Scope::Session(session) => {
+                    if let Some(signal) = self.closing.remove(&session) {
+                        signal.set(report);
+                    }
+                }
+                Scope::Shutdown => {
+                    self.shutdown.set(report);
+                }
+            },
+            Action::Notify(Notice::Retrying { task, attempt, at }) => {
+                telemetry::retry(task, attempt, at);
+            }
+            Action::Notify(Notice::Removed { .. }) => {}
         }
     }
 
@@ -304,29 +397,20 @@ impl Core {
         };
         let cancel = Arc::new(Signal::new());
         let abort = Arc::new(Signal::new());
-        let holds = Arc::new(Holds::new());
-        let ctx = TaskContext::new(
-            shared.clone(),
+        entry.run = Some(Run {
+            cancel: cancel.clone(),
+            abort: abort.clone(),
+        });
+        let started = Started {
             task,
             class,
             session,
             attempt,
-            cancel.clone(),
-            holds.clone(),
-        );
-        entry.run = Some(Run {
             cancel,
-            abort: abort.clone(),
-        });
-        let run = Attempt {
-            shared: shared.clone(),
-            task,
-            body: entry.body.clone(),
-            resolver: entry.resolver.clone(),
-            ctx,
             abort,
-            holds,
+            holds: Arc::new(Holds::new()),
         };
-        shared.runtime.spawn(Box::pin(run.run()));
+        let future = entry.body.clone().launch(shared.clone(), started);
+        shared.runtime.spawn(future);
     }
 }

@@ -34,6 +34,30 @@ pub trait Runtime: Send + Sync + Debug + 'static {
     fn timer(&self) -> Option<Box<dyn Timer>> {
         None
     }
+
+    /// A future that lets the executor run its other tasks once, then resolves: the driver
+    /// awaits it between two slices of a large batch of work. The default returns `Pending`
+    /// once after waking itself (the task goes to the back of the run queue); [`TokioRuntime`]
+    /// uses `tokio::task::yield_now`, which also lets the runtime poll its I/O and timers
+    /// first.
+    fn yield_now(&self) -> BoxFuture<'static, ()> {
+        Box::pin(yield_once())
+    }
+}
+
+/// Returns `Pending` once (after asking to be polled again), then `Ready`.
+async fn yield_once() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await;
 }
 
 /// A resettable timer (see [`Runtime::timer`]).

@@ -49,6 +49,10 @@ impl Runtime for TokioRuntime {
         )))))
     }
 
+    fn yield_now(&self) -> BoxFuture<'static, ()> {
+        Box::pin(tokio::task::yield_now())
+    }
+
     fn now(&self) -> std::time::Instant {
         let _guard = self.handle.enter();
         tokio::time::Instant::now().into_std()
