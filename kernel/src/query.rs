@@ -288,7 +288,7 @@ impl Kernel {
         self.groups.get(id.0 as usize).map(|g| g.name.as_str())
     }
 
-        /// The task holding a session, if any. O(log sessions).
+    /// The task holding a session, if any. O(log sessions).
     pub fn session_holder(&self, id: SessionId) -> Option<TaskId> {
         self.sessions.get(&id).and_then(|s| s.holder)
     }

@@ -99,6 +99,8 @@ fn turn(shared: &Arc<Shared>, catch_up: &mut bool) -> Turn {
     }
     Turn::Done {
         next,
-        stopped: core.kernel.is_stopped(),
+        // Actions still waiting for their inputs to be durable keep the driver alive: the
+        // committer wakes it to perform them.
+        stopped: core.kernel.is_stopped() && core.backlog_is_empty(),
     }
 }

@@ -100,6 +100,8 @@ mod attempt;
 mod builder;
 mod context;
 mod driver;
+#[cfg(feature = "store")]
+mod durable;
 mod error;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
@@ -107,6 +109,8 @@ pub mod fault;
 mod fault;
 mod handle;
 mod holds;
+#[cfg(feature = "store")]
+mod journal;
 #[cfg(feature = "metrics")]
 mod metrics_bridge;
 mod record;
@@ -118,8 +122,12 @@ mod slot;
 mod sync;
 mod telemetry;
 
+#[cfg(feature = "store")]
+pub use baton_store::RecoveryReport;
 pub use builder::{ClassRef, IntoTarget, TaskBuilder};
 pub use context::{BlockingJob, Cancelled, TaskContext};
+#[cfg(feature = "store")]
+pub use durable::{DurableError, DurableOptions, Kinds};
 pub use error::{BuildError, TaskError, TaskFailure};
 #[cfg(feature = "fault-injection")]
 pub use fault::Fault;

@@ -99,6 +99,12 @@ pub struct Scheduler {
 /// Shuts the kernel down when the last [`Scheduler`] clone is dropped.
 struct Owner {
     shared: Arc<Shared>,
+    /// The handlers of durable kinds (durable schedulers).
+    #[cfg(feature = "store")]
+    kinds: Option<crate::durable::Kinds>,
+    /// Stops the committer once the final shutdown is durable (durable schedulers).
+    #[cfg(feature = "store")]
+    nudge: Option<Arc<crate::journal::Nudge>>,
 }
 
 impl Drop for Owner {
@@ -113,6 +119,12 @@ impl Drop for Owner {
         if let Some(recorder) = core.recorder.as_mut() {
             // Nobody is left to ask for the error; the log ends where writing failed.
             let _ = recorder.flush();
+        }
+        drop(core);
+        #[cfg(feature = "store")]
+        if let Some(nudge) = &self.nudge {
+            // The committer writes what is left (the shutdown included), then stops.
+            nudge.stop();
         }
     }
 }
@@ -204,16 +216,56 @@ impl Scheduler {
     ) -> Result<Self, BuildError> {
         let kernel = Kernel::new(config)?;
         let shared = Arc::new(Shared::new(kernel, runtime, recorder));
+        #[cfg(feature = "store")]
+        return Ok(Self::start(shared, None, None));
+        #[cfg(not(feature = "store"))]
+        Ok(Self::start(shared))
+    }
+
+    /// Spawns the driver of `shared` and hands out the first handle.
+    #[cfg(feature = "store")]
+    pub(crate) fn start(
+        shared: Arc<Shared>,
+        kinds: Option<crate::durable::Kinds>,
+        nudge: Option<Arc<crate::journal::Nudge>>,
+    ) -> Self {
         shared
             .runtime
             .spawn(Box::pin(driver::drive(shared.clone())));
-        Ok(Scheduler {
+        Scheduler {
+            owner: Arc::new(Owner {
+                shared,
+                kinds,
+                nudge,
+            }),
+        }
+    }
+
+    /// Spawns the driver of `shared` and hands out the first handle.
+    #[cfg(not(feature = "store"))]
+    fn start(shared: Arc<Shared>) -> Self {
+        shared
+            .runtime
+            .spawn(Box::pin(driver::drive(shared.clone())));
+        Scheduler {
             owner: Arc::new(Owner { shared }),
-        })
+        }
     }
 
     fn shared(&self) -> &Arc<Shared> {
         &self.owner.shared
+    }
+
+    /// The shared core (for the durable floor).
+    #[cfg(feature = "store")]
+    pub(crate) fn shared_ref(&self) -> &Arc<Shared> {
+        &self.owner.shared
+    }
+
+    /// The durable kinds, for a durable scheduler.
+    #[cfg(feature = "store")]
+    pub(crate) fn kinds(&self) -> Option<&crate::durable::Kinds> {
+        self.owner.kinds.as_ref()
     }
 
     /// The runtime the scheduler spawns on.

@@ -35,8 +35,11 @@ pub(crate) struct Shared {
     /// directly (see [`crate::sync::CoreLock`]).
     pub(crate) core: crate::sync::CoreLock<Core>,
     pub(crate) runtime: Arc<dyn Runtime>,
-    /// The runtime instant that is the kernel's `Instant::ZERO`.
+    /// The runtime instant that is the kernel's `Instant::ZERO + offset`.
     epoch: std::time::Instant,
+    /// The kernel instant at `epoch` (nanoseconds): 0 for a new kernel; for one recovered from
+    /// a store, the time since the store's epoch, so deadlines count the downtime.
+    offset: u64,
     /// Wakes the driver when the kernel's next deadline changed.
     pub(crate) wake: Notify,
     /// Class names by id (the config never changes, so lookups need no lock).
@@ -62,9 +65,14 @@ pub(crate) struct Core {
     armed: Option<Instant>,
     /// Actions taken from the kernel (and recorded) whose effects are not performed yet, oldest
     /// first: at most [`ACTIONS_PER_TURN`] are performed per lock hold, the driver does the rest.
-    backlog: VecDeque<(Instant, Action)>,
+    /// Each action carries the journal seq of the last input applied before it was taken (0
+    /// without a store): it is performed only once that input is durable.
+    backlog: VecDeque<(u64, Instant, Action)>,
     /// The input log, when the scheduler records.
     pub(crate) recorder: Option<crate::record::Recorder>,
+    /// The durable journal's in-memory side, when the scheduler has a store.
+    #[cfg(feature = "store")]
+    pub(crate) journal: Option<crate::journal::Journal>,
 }
 
 /// What the core knows of a task's body: how to launch one attempt of it. Implemented by the
@@ -107,6 +115,18 @@ impl Shared {
         runtime: Arc<dyn Runtime>,
         recorder: Option<crate::record::Recorder>,
     ) -> Self {
+        let offset = kernel.now().as_nanos();
+        Self::with_offset(kernel, runtime, recorder, offset)
+    }
+
+    /// A core whose kernel instants run `offset` nanoseconds ahead of the runtime's clock since
+    /// now (a recovered kernel: the time since its store's epoch).
+    pub(crate) fn with_offset(
+        kernel: Kernel,
+        runtime: Arc<dyn Runtime>,
+        recorder: Option<crate::record::Recorder>,
+        offset: u64,
+    ) -> Self {
         let class_names = kernel
             .config()
             .classes
@@ -123,9 +143,12 @@ impl Shared {
                 armed: None,
                 backlog: VecDeque::new(),
                 recorder,
+                #[cfg(feature = "store")]
+                journal: None,
             }),
             runtime,
             epoch,
+            offset,
             // Notified from the start, so the driver's first wait returns at once and it reads
             // the kernel's first deadline.
             wake: Notify::new(true),
@@ -155,12 +178,12 @@ impl Shared {
     pub(crate) fn now(&self, kernel: &Kernel) -> Instant {
         let elapsed = self.runtime.now().saturating_duration_since(self.epoch);
         let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        Instant::from_nanos(nanos).max(kernel.now())
+        Instant::from_nanos(nanos.saturating_add(self.offset)).max(kernel.now())
     }
 
     /// The runtime instant of a kernel instant.
     pub(crate) fn to_std(&self, at: Instant) -> std::time::Instant {
-        let offset = std::time::Duration::from_nanos(at.as_nanos());
+        let offset = std::time::Duration::from_nanos(at.as_nanos().saturating_sub(self.offset));
         // A deadline past what `std::time::Instant` can hold is "never": a year is as good.
         self.epoch
             .checked_add(offset)
@@ -186,14 +209,49 @@ impl Core {
     /// input of the adapter goes through here; call [`Core::drain`] after it, accepted or not
     /// (a refused input may still have caught up with due deadlines).
     pub(crate) fn apply(&mut self, now: Instant, input: Input) -> Result<Applied, Error> {
-        match self.recorder.as_mut() {
-            None => self.kernel.apply(now, input),
-            Some(recorder) => {
-                let result = self.kernel.apply(now, input.clone());
-                recorder.input(now, input, &result, self.kernel.caught_up_actions());
-                result
-            }
+        if self.recorder.is_none() && !self.journaled() {
+            return self.kernel.apply(now, input);
         }
+        let result = self.kernel.apply(now, input.clone());
+        self.note(now, input, &result);
+        result
+    }
+
+    /// Whether inputs are journaled (a durable scheduler).
+    fn journaled(&self) -> bool {
+        #[cfg(feature = "store")]
+        return self.journal.is_some();
+        #[cfg(not(feature = "store"))]
+        false
+    }
+
+    /// Gives an applied input to the recorder and the journal.
+    fn note(&mut self, now: Instant, input: Input, result: &Result<Applied, Error>) {
+        #[cfg(feature = "store")]
+        if let Some(journal) = self.journal.as_mut() {
+            journal.input(now, &input, result);
+        }
+        if let Some(recorder) = self.recorder.as_mut() {
+            recorder.input(now, input, result, self.kernel.caught_up_actions());
+        }
+    }
+
+    /// The seq of the last input applied (0 without a store).
+    pub(crate) fn last_seq(&self) -> u64 {
+        #[cfg(feature = "store")]
+        if let Some(journal) = &self.journal {
+            return journal.last();
+        }
+        0
+    }
+
+    /// Everything up to here is durable (everything, without a store).
+    fn committed(&self) -> u64 {
+        #[cfg(feature = "store")]
+        if let Some(journal) = &self.journal {
+            return journal.committed();
+        }
+        u64::MAX
     }
 
     /// Registers a submitted task's body and handle (before draining, so its `Start` finds it).
@@ -257,19 +315,33 @@ impl Core {
         self.armed
     }
 
-    /// Whether actions are waiting to be performed.
+    /// Whether no action waits at all (performable now or waiting for its input to be
+    /// durable): the driver may stop only then.
+    pub(crate) fn backlog_is_empty(&self) -> bool {
+        self.backlog.is_empty()
+    }
+
+    /// Whether actions are waiting that may be performed now (with a store: whose causing
+    /// input is durable).
     pub(crate) fn has_backlog(&self) -> bool {
-        !self.backlog.is_empty()
+        self.backlog
+            .front()
+            .is_some_and(|(seq, _, _)| *seq <= self.committed())
     }
 
     /// Moves the kernel's pending actions to the backlog, recording them, and ends the log
     /// entry of the input that produced them. Cheap: no effect is performed here.
     fn collect(&mut self) {
+        let seq = self.last_seq();
         while let Some((at, action)) = self.kernel.poll_action_at() {
             if let Some(recorder) = self.recorder.as_mut() {
                 recorder.action(at, &action);
             }
-            self.backlog.push_back((at, action));
+            #[cfg(feature = "store")]
+            if let Some(journal) = self.journal.as_mut() {
+                journal.action(&action);
+            }
+            self.backlog.push_back((seq, at, action));
         }
         self.end_log_entry();
     }
@@ -278,8 +350,16 @@ impl Core {
     /// that gives the kernel an input itself (a report with no body, an injected fault) has its
     /// actions queued behind the backlog at once.
     pub(crate) fn perform(&mut self, shared: &Arc<Shared>, budget: &mut usize) {
+        let committed = self.committed();
         while *budget > 0 {
-            let Some((_, action)) = self.backlog.pop_front() else {
+            if self
+                .backlog
+                .front()
+                .is_none_or(|(seq, _, _)| *seq > committed)
+            {
+                return; // nothing, or not durable yet: the committer wakes the driver
+            }
+            let Some((_, _, action)) = self.backlog.pop_front() else {
                 return;
             };
             *budget -= 1;
@@ -299,12 +379,12 @@ impl Core {
         result: &Result<R, Error>,
         answer: impl FnOnce(R) -> Applied,
     ) {
-        if let Some(recorder) = self.recorder.as_mut() {
+        if self.recorder.is_some() || self.journaled() {
             let result = match result {
                 Ok(r) => Ok(answer(*r)),
                 Err(e) => Err(e.clone()),
             };
-            recorder.input(now, input(), &result, self.kernel.caught_up_actions());
+            self.note(now, input(), &result);
         }
     }
 
