@@ -44,8 +44,11 @@ fn kinds(runs: std::path::PathBuf) -> Kinds {
         let log = log.clone();
         async move {
             {
+                // One write per line (a kill cannot split it), each line starting afresh in case
+                // the previous process died in the middle of one.
+                let line = format!("\nRUN {n} {}\n", ctx.attempt());
                 let mut f = log.lock().unwrap_or_else(|p| p.into_inner());
-                writeln!(f, "RUN {n} {}", ctx.attempt()).map_err(TaskFailure::new)?;
+                f.write_all(line.as_bytes()).map_err(TaskFailure::new)?;
             }
             ctx.sleep(std::time::Duration::from_millis(1 + n % 7)).await;
             Ok::<_, TaskFailure>(n)
