@@ -17,6 +17,10 @@
 //!   sessions wait, detached, for their names to connect again. Closure tasks (submitted with
 //!   [`Scheduler::submit`]) cannot run again — their code died with the process — so a restart
 //!   ends them `Failed` ("lost with the process") when they would start.
+//! - **Closing is not shutting down**: dropping a durable scheduler (or [`Scheduler::close`])
+//!   leaves its queue in the store for the next process; [`Scheduler::shutdown`] ends the
+//!   kernel for good (it rejects what waits, durably), after which a reopened store refuses
+//!   new work.
 //! - **Fail-stop**: when a commit fails (disk full, I/O error), the store stops: nothing more
 //!   becomes durable or visible, durable submits return [`DurableError::Store`]; restart and
 //!   recover.
@@ -390,6 +394,18 @@ impl Scheduler {
             Wait::new(ack).await.map_err(DurableError::Store)?;
         }
         Ok(TaskHandle::new(Some(id), slot, shared))
+    }
+
+    /// Ends this handle of a durable scheduler the way a deploy ends a process: waits until
+    /// everything applied so far is durable, then drops the handle. Nothing is shut down —
+    /// queued tasks stay queued in the store, and attempts still running when the process exits
+    /// run again after the next [`open_durable`](Scheduler::open_durable) (at-least-once). When
+    /// the last handle is gone the committer stops. (`shutdown` instead ends everything for
+    /// good: it rejects what waits and cancels what runs, durably.)
+    pub async fn close(self) -> Result<(), DurableError> {
+        let flushed = self.flush().await;
+        drop(self);
+        flushed
     }
 
     /// Waits until every input applied so far is durable. `Ok` at once without a store.

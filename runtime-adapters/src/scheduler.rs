@@ -109,6 +109,14 @@ struct Owner {
 
 impl Drop for Owner {
     fn drop(&mut self) {
+        #[cfg(feature = "store")]
+        if let Some(nudge) = &self.nudge {
+            // A durable scheduler is not shut down by being dropped: what waits stays queued
+            // in the store for the next process (`Scheduler::shutdown` is the explicit way to
+            // end it all). The committer writes what is pending, then stops.
+            nudge.stop();
+            return;
+        }
         let shared = &self.shared;
         let mut core = shared.core.lock();
         let now = shared.now(&core.kernel);
@@ -119,12 +127,6 @@ impl Drop for Owner {
         if let Some(recorder) = core.recorder.as_mut() {
             // Nobody is left to ask for the error; the log ends where writing failed.
             let _ = recorder.flush();
-        }
-        drop(core);
-        #[cfg(feature = "store")]
-        if let Some(nudge) = &self.nudge {
-            // The committer writes what is left (the shutdown included), then stops.
-            nudge.stop();
         }
     }
 }
