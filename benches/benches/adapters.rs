@@ -12,7 +12,9 @@
 //!   trivial tasks and awaiting them all. A multi-thread tokio runtime with 2 workers, and a smol
 //!   executor run by 2 threads.
 //!
-//! Function names: `bare_spawn` (the runtime alone), `baton` (through the scheduler).
+//! Function names: `bare_spawn` (the runtime alone), `baton` (through the scheduler), and on
+//! tokio `tokio_primitives` — baseline (b), a `tokio::sync::Mutex` per session held by each
+//! spawned task.
 
 use baton_kernel::{ClassConfig, ClassId, Config, Duration as KDuration, SessionId, Target};
 use baton_runtime::{Scheduler, SmolRuntime, TaskFailure, TokioRuntime};
@@ -187,6 +189,29 @@ fn throughput_tokio(c: &mut Criterion) {
             rt.block_on(async {
                 let handles: Vec<_> = (0..TASKS)
                     .map(|_| tokio::spawn(async { black_box(1u64) }))
+                    .collect();
+                for h in handles {
+                    black_box(h.await.expect("join"));
+                }
+            })
+        })
+    });
+    // (b), the tokio-primitives shape a user writes by hand: a `tokio::sync::Mutex` per
+    // session, each task spawned and holding its session's lock while it runs.
+    let locks: Vec<Arc<tokio::sync::Mutex<()>>> = (0..SESSIONS)
+        .map(|_| Arc::new(tokio::sync::Mutex::new(())))
+        .collect();
+    group.bench_function(BenchmarkId::new("tokio_primitives", SESSIONS), |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let handles: Vec<_> = (0..TASKS)
+                    .map(|i| {
+                        let lock = locks[i % SESSIONS].clone();
+                        tokio::spawn(async move {
+                            let _held = lock.lock().await;
+                            black_box(1u64)
+                        })
+                    })
                     .collect();
                 for h in handles {
                     black_box(h.await.expect("join"));
