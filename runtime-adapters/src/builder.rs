@@ -100,11 +100,11 @@ impl ClassRef for ClassId {
 /// ```
 #[must_use = "a TaskBuilder does nothing until .submit(body)"]
 pub struct TaskBuilder {
-    shared: Arc<Shared>,
-    class: Result<ClassId, String>,
-    target: Target,
-    priority: Option<u8>,
-    parent: Option<TaskId>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) class: Result<ClassId, String>,
+    pub(crate) target: Target,
+    pub(crate) priority: Option<u8>,
+    pub(crate) parent: Option<TaskId>,
 }
 
 impl fmt::Debug for TaskBuilder {

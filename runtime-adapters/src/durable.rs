@@ -26,7 +26,7 @@
 //!   recover.
 
 use crate::attempt::TypedBody;
-use crate::builder::{ClassRef, IntoTarget};
+use crate::builder::{ClassRef, IntoTarget, TaskBuilder};
 use crate::context::TaskContext;
 use crate::error::{TaskError, TaskFailure};
 use crate::handle::TaskHandle;
@@ -321,7 +321,8 @@ impl Scheduler {
                 core.drain(&shared);
             }
         }
-        let scheduler = Scheduler::start(shared, Some(kinds), Some(nudge.clone()));
+        let _ = shared.upper.set(Arc::new(kinds));
+        let scheduler = Scheduler::start(shared, Some(nudge.clone()));
         let committer = scheduler.shared_ref().clone();
         std::thread::Builder::new()
             .name("baton-commit".to_owned())
@@ -332,7 +333,8 @@ impl Scheduler {
 
     /// Submits a durable task of `kind` with `params` to `class` on `target`, and returns its
     /// handle once the submit is committed to the store (acknowledged = durable). The handle
-    /// resolves with the handler's output as JSON.
+    /// resolves with the handler's output as JSON. For a priority or a parent, use
+    /// [`TaskBuilder::submit_durable`] (`scheduler.task_builder(target, class).priority(9)…`).
     ///
     /// Errors: no store ([`DurableError::Store`]), an unknown kind, parameters that do not
     /// serialize, the kernel's refusal, or the store's failure.
@@ -343,25 +345,67 @@ impl Scheduler {
         kind: &str,
         params: impl Serialize,
     ) -> Result<TaskHandle<Value>, DurableError> {
-        let shared = self.shared_ref().clone();
-        let handler = self
-            .kinds()
+        self.task_builder(target, class)
+            .submit_durable(kind, params)
+            .await
+    }
+
+    /// Ends this handle of a durable scheduler the way a deploy ends a process: waits until
+    /// everything applied so far is durable, then drops the handle. Nothing is shut down —
+    /// queued tasks stay queued in the store, and attempts still running when the process exits
+    /// run again after the next [`open_durable`](Scheduler::open_durable) (at-least-once). When
+    /// the last handle is gone the committer stops. (`shutdown` instead ends everything for
+    /// good: it rejects what waits and cancels what runs, durably.)
+    pub async fn close(self) -> Result<(), DurableError> {
+        let flushed = self.flush().await;
+        drop(self);
+        flushed
+    }
+
+    /// Waits until every input applied so far is durable. `Ok` at once without a store.
+    pub async fn flush(&self) -> Result<(), DurableError> {
+        let ack = {
+            let mut core = self.shared_ref().core.lock();
+            let seq = core.last_seq();
+            core.journal.as_mut().map(|j| j.wait_for(seq))
+        };
+        match ack {
+            Some(ack) => Wait::new(ack).await.map_err(DurableError::Store),
+            None => Ok(()),
+        }
+    }
+}
+
+impl TaskBuilder {
+    /// Submits a durable task of `kind` with `params` (see [`Scheduler::submit_durable`]) with
+    /// this builder's class, target, priority and parent — from a task body too
+    /// (`ctx.child("jobs").submit_durable(…)`), on a durable scheduler.
+    pub async fn submit_durable(
+        self,
+        kind: &str,
+        params: impl Serialize,
+    ) -> Result<TaskHandle<Value>, DurableError> {
+        let shared = self.shared.clone();
+        let handler = shared
+            .upper
+            .get()
+            .and_then(|u| u.downcast_ref::<Kinds>())
             .and_then(|k| k.handlers.get(kind).cloned())
             .ok_or_else(|| DurableError::UnknownKind(kind.to_owned()))?;
         let params = serde_json::to_value(params).map_err(|e| DurableError::Params {
             kind: kind.to_owned(),
             error: e.to_string(),
         })?;
-        let class = class
-            .class_id(shared.class_names())
+        let class = self
+            .class
             .map_err(|name| DurableError::Refused(TaskError::UnknownClass(name)))?;
         let slot: Arc<Slot<Value>> = Arc::new(Slot::new());
         let body = launch_of(durable_body(handler, params.clone()), &slot);
         let submit = Submit {
             class,
-            target: target.into_target(),
-            priority: None,
-            parent: None,
+            target: self.target,
+            priority: self.priority,
+            parent: self.parent,
         };
         let (id, ack) = {
             let mut core = shared.core.lock();
@@ -394,31 +438,6 @@ impl Scheduler {
             Wait::new(ack).await.map_err(DurableError::Store)?;
         }
         Ok(TaskHandle::new(Some(id), slot, shared))
-    }
-
-    /// Ends this handle of a durable scheduler the way a deploy ends a process: waits until
-    /// everything applied so far is durable, then drops the handle. Nothing is shut down —
-    /// queued tasks stay queued in the store, and attempts still running when the process exits
-    /// run again after the next [`open_durable`](Scheduler::open_durable) (at-least-once). When
-    /// the last handle is gone the committer stops. (`shutdown` instead ends everything for
-    /// good: it rejects what waits and cancels what runs, durably.)
-    pub async fn close(self) -> Result<(), DurableError> {
-        let flushed = self.flush().await;
-        drop(self);
-        flushed
-    }
-
-    /// Waits until every input applied so far is durable. `Ok` at once without a store.
-    pub async fn flush(&self) -> Result<(), DurableError> {
-        let ack = {
-            let mut core = self.shared_ref().core.lock();
-            let seq = core.last_seq();
-            core.journal.as_mut().map(|j| j.wait_for(seq))
-        };
-        match ack {
-            Some(ack) => Wait::new(ack).await.map_err(DurableError::Store),
-            None => Ok(()),
-        }
     }
 }
 

@@ -99,9 +99,6 @@ pub struct Scheduler {
 /// Shuts the kernel down when the last [`Scheduler`] clone is dropped.
 struct Owner {
     shared: Arc<Shared>,
-    /// The handlers of durable kinds (durable schedulers).
-    #[cfg(feature = "store")]
-    kinds: Option<crate::durable::Kinds>,
     /// Stops the committer once the final shutdown is durable (durable schedulers).
     #[cfg(feature = "store")]
     nudge: Option<Arc<crate::journal::Nudge>>,
@@ -219,27 +216,19 @@ impl Scheduler {
         let kernel = Kernel::new(config)?;
         let shared = Arc::new(Shared::new(kernel, runtime, recorder));
         #[cfg(feature = "store")]
-        return Ok(Self::start(shared, None, None));
+        return Ok(Self::start(shared, None));
         #[cfg(not(feature = "store"))]
         Ok(Self::start(shared))
     }
 
     /// Spawns the driver of `shared` and hands out the first handle.
     #[cfg(feature = "store")]
-    pub(crate) fn start(
-        shared: Arc<Shared>,
-        kinds: Option<crate::durable::Kinds>,
-        nudge: Option<Arc<crate::journal::Nudge>>,
-    ) -> Self {
+    pub(crate) fn start(shared: Arc<Shared>, nudge: Option<Arc<crate::journal::Nudge>>) -> Self {
         shared
             .runtime
             .spawn(Box::pin(driver::drive(shared.clone())));
         Scheduler {
-            owner: Arc::new(Owner {
-                shared,
-                kinds,
-                nudge,
-            }),
+            owner: Arc::new(Owner { shared, nudge }),
         }
     }
 
@@ -262,12 +251,6 @@ impl Scheduler {
     #[cfg(feature = "store")]
     pub(crate) fn shared_ref(&self) -> &Arc<Shared> {
         &self.owner.shared
-    }
-
-    /// The durable kinds, for a durable scheduler.
-    #[cfg(feature = "store")]
-    pub(crate) fn kinds(&self) -> Option<&crate::durable::Kinds> {
-        self.owner.kinds.as_ref()
     }
 
     /// The runtime the scheduler spawns on.

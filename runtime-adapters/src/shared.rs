@@ -44,6 +44,9 @@ pub(crate) struct Shared {
     pub(crate) wake: Notify,
     /// Class names by id (the config never changes, so lookups need no lock).
     class_names: Vec<String>,
+    /// What a floor above keeps with the core, set once (the durable kinds of a durable
+    /// scheduler), type-erased so the core names nothing above it.
+    pub(crate) upper: std::sync::OnceLock<Arc<dyn std::any::Any + Send + Sync>>,
     /// The deliberate bug switched on by `Scheduler::inject_fault` (test-only).
     #[cfg(feature = "fault-injection")]
     pub(crate) fault: crate::fault::Switch,
@@ -153,6 +156,7 @@ impl Shared {
             // the kernel's first deadline.
             wake: Notify::new(true),
             class_names,
+            upper: std::sync::OnceLock::new(),
             #[cfg(feature = "fault-injection")]
             fault: crate::fault::Switch::default(),
             #[cfg(feature = "metrics")]

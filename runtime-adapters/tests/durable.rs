@@ -313,3 +313,53 @@ fn an_acknowledged_submit_is_already_in_the_journal() {
         }
     });
 }
+
+#[test]
+fn durable_children_and_priorities_go_through_the_builder() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("baton.db");
+    let rt = runtime();
+    rt.block_on(async {
+        let kinds = Kinds::new()
+            .register(
+                "echo",
+                |_ctx, e: Echo| async move { Ok::<_, TaskFailure>(e) },
+            )
+            .register("parent", |ctx, e: Echo| async move {
+                // A durable child from inside a body: journaled like any submit.
+                let child = ctx
+                    .child("bg")
+                    .priority(9)
+                    .submit_durable("echo", Echo { n: e.n + 1 })
+                    .await
+                    .map_err(TaskFailure::new)?;
+                let v = child.await.map_err(TaskFailure::new)?;
+                Ok::<_, TaskFailure>(v)
+            });
+        let (s, _) = open(&path, kinds);
+        let parent = s
+            .task_builder(baton_kernel::Target::None, "bg")
+            .priority(3)
+            .submit_durable("parent", Echo { n: 1 })
+            .await
+            .unwrap();
+        let pid = parent.id().unwrap();
+        assert_eq!(parent.await.unwrap(), serde_json::json!({ "n": 2 }));
+        s.flush().await.unwrap();
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let rows: Vec<(i64, String, i64, Option<i64>)> = conn
+            .prepare("select id, kind, priority, parent from tasks order by id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            rows,
+            vec![
+                (pid.0 as i64, "parent".to_owned(), 3, None),
+                (pid.0 as i64 + 1, "echo".to_owned(), 9, Some(pid.0 as i64)),
+            ]
+        );
+    });
+}
