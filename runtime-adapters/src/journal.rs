@@ -147,14 +147,16 @@ impl Journal {
                 }
             }
             (Input::Submit(_), _) => self.staged = None,
-            (
-                Input::Finished { task, .. } | Input::FinishedAttempt { task, .. },
-                Ok(Applied::Done),
-            ) => {
-                self.touched.insert(*task);
-                entry.result = self.results.remove(task);
-                if let Some(result) = &entry.result {
-                    self.row_extras.entry(*task).or_default().1 = Some(result.clone());
+            (Input::Finished { task, .. } | Input::FinishedAttempt { task, .. }, result) => {
+                // Taken whatever the answer, so a refused report (the kernel had already ended
+                // the task) leaves nothing behind.
+                let staged = self.results.remove(task);
+                if result.is_ok() {
+                    self.touched.insert(*task);
+                    if let Some(value) = &staged {
+                        self.row_extras.entry(*task).or_default().1 = Some(value.clone());
+                    }
+                    entry.result = staged;
                 }
             }
             (
