@@ -46,6 +46,7 @@ pub(crate) struct Shared {
     class_names: Vec<String>,
     /// What a floor above keeps with the core, set once (the durable kinds of a durable
     /// scheduler), type-erased so the core names nothing above it.
+    #[cfg(feature = "store")]
     pub(crate) upper: std::sync::OnceLock<Arc<dyn std::any::Any + Send + Sync>>,
     /// The deliberate bug switched on by `Scheduler::inject_fault` (test-only).
     #[cfg(feature = "fault-injection")]
@@ -156,6 +157,7 @@ impl Shared {
             // the kernel's first deadline.
             wake: Notify::new(true),
             class_names,
+            #[cfg(feature = "store")]
             upper: std::sync::OnceLock::new(),
             #[cfg(feature = "fault-injection")]
             fault: crate::fault::Switch::default(),
