@@ -50,6 +50,10 @@
 //!   still stopping) on a disconnected session fences its session *name* until the driver
 //!   reports it (`Config::fence_reconnect`, on by default); the late report is accepted.
 //! - A group task's terminal record stays with the member session it ran on.
+//! - A recovered state is taken over with [`Kernel::restart`]: connected sessions detach (their
+//!   queues wait for the name to connect again, which re-attaches the same generation), every
+//!   running attempt ends `Failed { interrupted, retryable }` (its retry policy applies:
+//!   at-least-once), and fences of abandoned tasks lift.
 //! - Backing-off tasks count toward their queue's bound; a retry that finds its queue full (or
 //!   its session closing, or the kernel shutting down) is not made: the task ends Failed.
 
