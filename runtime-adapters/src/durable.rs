@@ -324,10 +324,11 @@ impl Scheduler {
         let _ = shared.upper.set(Arc::new(kinds));
         let scheduler = Scheduler::start(shared, Some(nudge.clone()));
         let committer = scheduler.shared_ref().clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("baton-commit".to_owned())
             .spawn(move || commit_loop(committer, Box::new(store), nudge))
             .map_err(|e| DurableError::Store(format!("cannot start the committer: {e}")))?;
+        scheduler.keep_committer(thread);
         Ok((scheduler, report))
     }
 
@@ -355,7 +356,9 @@ impl Scheduler {
     /// queued tasks stay queued in the store, and attempts still running when the process exits
     /// run again after the next [`open_durable`](Scheduler::open_durable) (at-least-once). When
     /// the last handle is gone the committer stops. (`shutdown` instead ends everything for
-    /// good: it rejects what waits and cancels what runs, durably.)
+    /// good: it rejects what waits and cancels what runs, durably.) When this was the last
+    /// handle, `close` returns after the committer thread has stopped, so the same file can be
+    /// reopened at once.
     pub async fn close(self) -> Result<(), DurableError> {
         let flushed = self.flush().await;
         drop(self);

@@ -102,6 +102,10 @@ struct Owner {
     /// Stops the committer once the final shutdown is durable (durable schedulers).
     #[cfg(feature = "store")]
     nudge: Option<Arc<crate::journal::Nudge>>,
+    /// The committer thread, joined when the last handle goes (so the store is no longer
+    /// written once a durable scheduler is gone, and the same file can be reopened at once).
+    #[cfg(feature = "store")]
+    pub(crate) committer: crate::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Drop for Owner {
@@ -110,8 +114,12 @@ impl Drop for Owner {
         if let Some(nudge) = &self.nudge {
             // A durable scheduler is not shut down by being dropped: what waits stays queued
             // in the store for the next process (`Scheduler::shutdown` is the explicit way to
-            // end it all). The committer writes what is pending, then stops.
+            // end it all). The committer writes what is pending, then stops; waiting for it
+            // takes at most one commit.
             nudge.stop();
+            if let Some(thread) = crate::sync::lock(&self.committer).take() {
+                let _ = thread.join();
+            }
             return;
         }
         let shared = &self.shared;
@@ -228,7 +236,11 @@ impl Scheduler {
             .runtime
             .spawn(Box::pin(driver::drive(shared.clone())));
         Scheduler {
-            owner: Arc::new(Owner { shared, nudge }),
+            owner: Arc::new(Owner {
+                shared,
+                nudge,
+                committer: crate::sync::Mutex::new(None),
+            }),
         }
     }
 
@@ -245,6 +257,12 @@ impl Scheduler {
 
     fn shared(&self) -> &Arc<Shared> {
         &self.owner.shared
+    }
+
+    /// Hands the committer thread to the owner, which joins it when the last handle goes.
+    #[cfg(feature = "store")]
+    pub(crate) fn keep_committer(&self, thread: std::thread::JoinHandle<()>) {
+        *crate::sync::lock(&self.owner.committer) = Some(thread);
     }
 
     /// The shared core (for the durable floor).
