@@ -91,20 +91,10 @@ pub struct TaskDto {
     pub result: Option<Value>,
 }
 
-/// A state's API spelling (as in the store's `tasks` table and the metrics).
+/// A state's API spelling (as in the store's `tasks` table and the metrics): the kernel's own
+/// [`TaskState::name`].
 pub fn state_name(state: TaskState) -> &'static str {
-    match state {
-        TaskState::Queued => "queued",
-        TaskState::Backoff => "backoff",
-        TaskState::Running => "running",
-        TaskState::Cancelling => "cancelling",
-        TaskState::Completed => "completed",
-        TaskState::Failed => "failed",
-        TaskState::Cancelled => "cancelled",
-        TaskState::TimedOut => "timed_out",
-        TaskState::Rejected => "rejected",
-        TaskState::Abandoned => "abandoned",
-    }
+    state.name()
 }
 
 /// A state from its API spelling.
