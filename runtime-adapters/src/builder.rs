@@ -13,7 +13,7 @@ use crate::error::{TaskError, TaskFailure};
 use crate::handle::TaskHandle;
 use crate::shared::{Launch, Shared};
 use crate::slot::{Resolve, Slot};
-use baton_kernel::{Applied, ClassId, GroupId, Input, SessionId, Submit, Target, TaskId};
+use baton_kernel::{ClassId, GroupId, SessionId, Submit, Target, TaskId};
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -175,23 +175,16 @@ impl TaskBuilder {
             priority: self.priority,
             parent: self.parent,
         };
-        let id = {
-            let mut core = shared.core.lock();
-            let now = shared.now(&core.kernel);
-            let result = core.kernel.submit(now, submit.clone());
-            core.log(now, || Input::Submit(submit), &result, Applied::Task);
-            match result {
-                Ok(id) => {
-                    let resolver: Arc<dyn Resolve> = slot.clone();
-                    core.insert(id, body, resolver);
-                    core.drain(&shared);
-                    Some(id)
-                }
-                Err(error) => {
-                    core.drain(&shared);
-                    slot.resolve_err(TaskError::from_submit_error(error));
-                    None
-                }
+        let resolver: Arc<dyn Resolve> = slot.clone();
+        let result = shared
+            .core
+            .lock()
+            .submit_task(&shared, submit, body, resolver);
+        let id = match result {
+            Ok(id) => Some(id),
+            Err(error) => {
+                slot.resolve_err(TaskError::from_submit_error(error));
+                None
             }
         };
         TaskHandle::new(id, slot, shared)

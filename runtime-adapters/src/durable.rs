@@ -36,7 +36,7 @@ use crate::scheduler::Scheduler;
 use crate::shared::{Launch, Shared};
 use crate::signal::Wait;
 use crate::slot::{Resolve, Slot};
-use baton_kernel::{Applied, Config, Input, ListFilter, Submit, TaskId, TaskState};
+use baton_kernel::{Config, Input, ListFilter, Submit, TaskId, TaskState};
 use baton_store::{RecoveryReport, SqliteOptions, SqliteStore, Store, StoreError};
 use futures::future::BoxFuture;
 use serde::Serialize;
@@ -418,21 +418,10 @@ impl TaskBuilder {
                 ));
             };
             journal.stage(kind.to_owned(), params);
-            let now = shared.now(&core.kernel);
-            let result = core.kernel.submit(now, submit.clone());
-            core.log(now, || Input::Submit(submit), &result, Applied::Task);
-            let id = match result {
-                Ok(id) => {
-                    let resolver: Arc<dyn Resolve> = slot.clone();
-                    core.insert(id, body, resolver);
-                    core.drain(&shared);
-                    id
-                }
-                Err(error) => {
-                    core.drain(&shared);
-                    return Err(DurableError::Refused(TaskError::from_submit_error(error)));
-                }
-            };
+            let resolver: Arc<dyn Resolve> = slot.clone();
+            let id = core
+                .submit_task(&shared, submit, body, resolver)
+                .map_err(|e| DurableError::Refused(TaskError::from_submit_error(e)))?;
             let seq = core.last_seq();
             let ack = core.journal.as_mut().map(|j| j.wait_for(seq));
             (id, ack)

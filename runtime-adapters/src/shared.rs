@@ -277,6 +277,25 @@ impl Core {
         );
     }
 
+    /// Submits a task to the kernel (logged and journaled like every input), registers its body
+    /// and resolver if it was accepted, and drains. The one submit path of every kind of task.
+    pub(crate) fn submit_task(
+        &mut self,
+        shared: &Arc<Shared>,
+        submit: baton_kernel::Submit,
+        body: Arc<dyn Launch>,
+        resolver: Arc<dyn Resolve>,
+    ) -> Result<TaskId, Error> {
+        let now = shared.now(&self.kernel);
+        let result = self.kernel.submit(now, submit.clone());
+        self.log(now, || Input::Submit(submit), &result, Applied::Task);
+        if let Ok(id) = result {
+            self.insert(id, body, resolver);
+        }
+        self.drain(shared);
+        result
+    }
+
     /// Registers a disconnect waiting for its report (before draining: the report may come at
     /// once).
     pub(crate) fn await_close(&mut self, session: SessionId) -> Arc<Signal<CleanupReport>> {
